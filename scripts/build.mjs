@@ -1,0 +1,26 @@
+// One build for every bundle: each entry point becomes one CommonJS file in dist/.
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+
+const entries = {
+  cli: 'server/src/cli.ts',
+  bench: 'server/src/bench/main.ts',
+};
+
+const watch = process.argv.includes('--watch');
+const started = Date.now();
+await build({
+  entryPoints: entries,
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: watch ? 'info' : 'warning',
+  banner: { js: '#!/usr/bin/env node' },
+  define: { 'process.env.SYNBAL_VERSION': JSON.stringify(version) },
+});
+console.log(`built ${Object.keys(entries).join(', ')} in ${Date.now() - started} ms`);

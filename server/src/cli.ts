@@ -1,0 +1,61 @@
+// synbal: check and balance model files from the command line.
+import { join } from 'node:path';
+import { parseArgs } from './cli/args';
+import { balanceCommand, check, demo, example, inspect, type Io } from './cli/commands';
+
+const USAGE = `synbal — find and fix out-of-balance hidden units in neural network files
+
+usage:
+  synbal inspect FILE [--format text|json]
+  synbal check FILE [--p P | --regularizer R] [--tolerance T] [--format text|json]
+  synbal balance FILE [-o OUT | --in-place] [--p P | --regularizer R] [--tolerance T]
+                 [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
+                 [--method optimal|newton|red-black|stochastic|cyclic|layers|odd-even|tied-layers]
+                 [--seed N] [--max-iterations N] [--verify [--force]] [--format text|json]
+  synbal example mlp|autoencoder|conv|rnn|residual [-o FILE]
+  synbal demo [--out DIR]
+
+regularizers: --p 2 is Σ|w|², --p 1 is Σ|w|; --regularizer "0.5*L2+0.1*L1" mixes powers.
+check exits 0 when every balanceable unit is within the tolerance (default 1e-7 relative
+deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.
+balance writes <name>.balanced.<ext> beside the input unless -o or --in-place (which keeps
+<file>.bak) is given; files are written to a temporary file, checked, then renamed.
+`;
+
+export function main(argv: readonly string[], io: Io): number {
+  try {
+    const args = parseArgs(argv);
+    if (args.flags.has('version')) {
+      io.out(`synbal ${process.env.SYNBAL_VERSION ?? 'dev'}\n`);
+      return 0;
+    }
+    if (!args.command || args.command === 'help' || args.flags.has('help')) {
+      io.out(USAGE);
+      return args.command || args.flags.has('help') ? 0 : 2;
+    }
+    switch (args.command) {
+      case 'inspect':
+        return inspect(args, io);
+      case 'check':
+        return check(args, io);
+      case 'balance':
+        return balanceCommand(args, io);
+      case 'example':
+        return example(args, io);
+      case 'demo':
+        return demo(args, io, join(__dirname, '..', 'server', 'examples', 'mlp.json'));
+      default:
+        throw new Error(`unknown command "${args.command}" (try synbal --help)`);
+    }
+  } catch (e) {
+    io.err(`synbal: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = main(process.argv.slice(2), {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
+}

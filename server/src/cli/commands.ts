@@ -1,0 +1,192 @@
+// The synbal commands on top of the formats and the engine.
+import { mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { analyze } from '../engine/analyze';
+import { applyScales } from '../engine/applyScales';
+import { balance, METHODS, type Method, type Scope } from '../engine/balance';
+import { compile, type Problem } from '../engine/compile';
+import type { Network } from '../engine/network';
+import { lp, parseRegularizer, type Regularizer } from '../engine/regularizer';
+import { compareFunctions, type FunctionComparison } from '../engine/verify';
+import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/networks';
+import { leakyRelu } from '../engine/activation';
+import { networkToJson } from '../formats/networkJson';
+import { detectFormat, type ModelFormat } from '../formats/registry';
+import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
+import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
+import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Functions whose outputs differ by more than this (relative) are not written unless forced. */
+export const VERIFY_LIMIT = 1e-4;
+
+function regularizerOf(args: ParsedArgs): Regularizer {
+  const r = flagString(args, 'regularizer');
+  const p = flagNumber(args, 'p');
+  if (r !== undefined && p !== undefined) throw new Error('give either --p or --regularizer, not both');
+  return r !== undefined ? parseRegularizer(r) : lp(p ?? 2);
+}
+
+function formatOf(args: ParsedArgs): 'text' | 'json' {
+  const f = flagString(args, 'format') ?? 'text';
+  if (f !== 'text' && f !== 'json') throw new Error(`--format must be text or json, got "${f}"`);
+  return f;
+}
+
+export function parseScope(text: string | undefined): Scope {
+  if (text === undefined || text === 'network') return { kind: 'network' };
+  let m = /^layer(-tied)?:(.+)$/.exec(text);
+  if (m) return { kind: 'layer', layer: m[2], tied: m[1] !== undefined };
+  m = /^unit:(.+)#(\d+)$/.exec(text);
+  if (m) return { kind: 'unit', layer: m[1], index: Number(m[2]) };
+  throw new Error(`--scope must be network, layer:NAME, layer-tied:NAME or unit:NAME#INDEX, got "${text}"`);
+}
+
+interface Opened {
+  file: string;
+  format: ModelFormat;
+  network: Network;
+}
+
+function open(file: string | undefined): Opened {
+  if (!file) throw new Error('which file? (give a model file path)');
+  const format = detectFormat(file);
+  try {
+    return { file, format, network: format.read(file) };
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith(file) ? msg : `${file}: ${msg}`);
+  }
+}
+
+function compileFor(o: Opened, reg: Regularizer): Problem {
+  try {
+    return compile(o.network, reg);
+  } catch (e) {
+    throw new Error(`${o.file}: ${(e as Error).message}`);
+  }
+}
+
+export function inspect(args: ParsedArgs, io: Io): number {
+  checkFlags(args, ['format']);
+  const o = open(args.positional[0]);
+  const problem = compileFor(o, lp(2));
+  const net = o.network;
+  const info = {
+    file: o.file,
+    format: o.format.id,
+    groups: net.groups.map((g, gi) => ({
+      name: g.name,
+      role: g.role,
+      units: g.size,
+      activation: g.activation ? (g.activation.kind === 'other' ? g.activation.name : (g.activation.name ?? g.activation.kind)) : null,
+      balanceable: problem.groupVars[gi].length,
+    })),
+    tensors: net.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+    connections: net.connections.length,
+    ties: (net.ties ?? []).map((t) => ({ groups: t.groups, reason: t.reason })),
+  };
+  if (formatOf(args) === 'json') {
+    io.out(JSON.stringify(info, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [`${o.file}  (${o.format.description})`, '', 'layers:'];
+  for (const g of info.groups) lines.push(`  ${g.name.padEnd(12)} ${g.role.padEnd(7)} ${String(g.units).padStart(6)} units  ${(g.activation ?? '-').padEnd(12)} ${g.balanceable} balanceable`);
+  lines.push('', 'tensors:');
+  for (const t of info.tensors) lines.push(`  ${t.name.padEnd(20)} ${t.dtype.padEnd(9)} [${t.shape.join(', ')}]`);
+  for (const t of info.ties) lines.push('', `tie: ${t.groups.join(' = ')} (${t.reason})`);
+  io.out(lines.join('\n') + '\n');
+  return 0;
+}
+
+export function check(args: ParsedArgs, io: Io): number {
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format']);
+  const o = open(args.positional[0]);
+  const problem = compileFor(o, regularizerOf(args));
+  const a = analyze(problem, undefined, { tolerance: flagNumber(args, 'tolerance') ?? 1e-7, skipPredictions: true });
+  const info = { file: o.file, format: o.format.id };
+  io.out(formatOf(args) === 'json' ? JSON.stringify(analysisJson(info, a), null, 2) + '\n' : renderAnalysisText(info, a));
+  return a.unbalanced > 0 ? 1 : 0;
+}
+
+export function balanceCommand(args: ParsedArgs, io: Io): number {
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force']);
+  const o = open(args.positional[0]);
+  const reg = regularizerOf(args);
+  const problem = compileFor(o, reg);
+  const method = (flagString(args, 'method') ?? 'optimal') as Method;
+  if (!METHODS.includes(method)) throw new Error(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
+  const tolerance = flagNumber(args, 'tolerance') ?? 1e-7;
+  const started = Date.now();
+  const result = balance(problem, {
+    method,
+    scope: parseScope(flagString(args, 'scope')),
+    tolerance,
+    seed: flagNumber(args, 'seed'),
+    maxIterations: flagNumber(args, 'max-iterations'),
+    onProgress: (p) => {
+      if (Date.now() - started > 500) io.err(`  iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}\n`);
+    },
+  });
+  const balanced = applyScales(problem, result.x);
+  let verification: FunctionComparison | undefined;
+  if (args.flags.has('verify')) {
+    verification = compareFunctions(o.network, balanced);
+    if (verification.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
+      throw new Error(`${o.file}: the balanced network's outputs differ by ${verification.maxRelative.toExponential(2)} (relative) from the original, above ${VERIFY_LIMIT}; nothing written (use --force to write anyway)`);
+    }
+  }
+  const inPlace = args.flags.has('in-place');
+  const explicit = flagString(args, 'output');
+  if (inPlace && explicit) throw new Error('give either --in-place or --output, not both');
+  const target = inPlace ? o.file : (explicit ?? defaultOutputPath(o.file, o.format.extension));
+  writeFileSafely(target, o.format.write(balanced), {
+    backup: inPlace,
+    verify: (tmp) => {
+      const back = o.format.read(tmp);
+      if (back.tensors.length !== balanced.tensors.length) throw new Error(`${target}: the written file does not read back`);
+    },
+  });
+  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification) }, null, 2) + '\n' : renderBalanceText(result, target, verification));
+  return 0;
+}
+
+export const EXAMPLES: Record<string, () => Network> = {
+  mlp: () => mlp({ name: 'leaky relu mlp 8-16-16-4', sizes: [8, 16, 16, 4], activation: leakyRelu(0.1), seed: 7, std: 0.5 }),
+  autoencoder: () => paperAutoencoder(1),
+  conv: () => convNet({ seed: 3 }),
+  rnn: () => rnn({ hidden: 16, seed: 3 }),
+  residual: () => residualNet(3),
+};
+
+export function example(args: ParsedArgs, io: Io): number {
+  checkFlags(args, ['output']);
+  const name = args.positional[0];
+  const build = name ? EXAMPLES[name] : undefined;
+  if (!build) throw new Error(`which example? one of ${Object.keys(EXAMPLES).join(', ')}`);
+  const target = flagString(args, 'output') ?? `${name}.json`;
+  writeFileSafely(target, Buffer.from(networkToJson(build()), 'utf8'));
+  io.out(`wrote ${target}\n`);
+  return 0;
+}
+
+/** The bundled example, checked, balanced, verified and checked again. */
+export function demo(args: ParsedArgs, io: Io, bundled: string): number {
+  checkFlags(args, ['out']);
+  const outDir = resolve(flagString(args, 'out') ?? 'dist/demo');
+  mkdirSync(outDir, { recursive: true });
+  const target = relative(process.cwd(), join(outDir, 'mlp.balanced.json'));
+  bundled = relative(process.cwd(), bundled);
+  io.out(`$ synbal check ${bundled}\n`);
+  const before = check({ command: 'check', positional: [bundled], flags: new Map() }, io);
+  io.out(`(exit ${before})\n\n$ synbal balance ${bundled} -o ${target} --verify\n`);
+  balanceCommand({ command: 'balance', positional: [bundled], flags: new Map<string, string | true>([['output', target], ['verify', true]]) }, io);
+  io.out(`\n$ synbal check ${target}\n`);
+  const after = check({ command: 'check', positional: [target], flags: new Map() }, io);
+  io.out(`(exit ${after})\n`);
+  return after;
+}

@@ -1,0 +1,96 @@
+// Reports for people (aligned text) and for programs (JSON), from an Analysis.
+import type { Analysis } from '../engine/analyze';
+import type { FunctionComparison } from '../engine/verify';
+import type { SolveResult } from '../engine/solverTypes';
+
+export function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e-3 && a < 1e6 ? v.toPrecision(6).replace(/\.?0+$/, '') : v.toExponential(2);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+}
+
+export interface FileInfo {
+  file: string;
+  format: string;
+}
+
+export function renderAnalysisText(info: FileInfo, a: Analysis): string {
+  const head = `${info.file}  (${info.format}, ${a.parameters.toLocaleString('en-US')} parameters, ${a.regularizer}, tolerance ${fmt(a.tolerance)})`;
+  const rows = [['layer', 'role', 'activation', 'units', 'balanceable', 'IN total', 'OUT total', 'max rel', 'mean rel', 'unbalanced']];
+  for (const l of a.layers) {
+    rows.push([l.name, l.role, l.activation ?? '-', String(l.units), String(l.balanceable), fmt(l.inTotal), fmt(l.outTotal), fmt(l.maxRelativeDeficit), fmt(l.meanRelativeDeficit), String(l.unbalanced)]);
+  }
+  const notes: string[] = [];
+  for (const l of a.layers) for (const r of l.reasons) notes.push(`  ${l.name}: ${r.units} unit${r.units === 1 ? '' : 's'} not balanceable: ${r.reason}`);
+  const verdict =
+    a.balanceable === 0
+      ? 'no balanceable units'
+      : a.unbalanced === 0
+        ? `all ${a.balanceable} balanceable units are within the tolerance`
+        : `${a.unbalanced} of ${a.balanceable} balanceable units are out of balance (worst relative deficit ${fmt(a.maxRelativeDeficit)})`;
+  return [head, '', table(rows), ...(notes.length ? ['', ...notes] : []), '', `R = ${fmt(a.R)}, network deficit Σ(IN−OUT)² = ${fmt(a.totalDeficit)}; ${verdict}.`].join('\n') + '\n';
+}
+
+export function analysisJson(info: FileInfo, a: Analysis): object {
+  return {
+    file: info.file,
+    format: info.format,
+    regularizer: a.regularizer,
+    tolerance: a.tolerance,
+    parameters: a.parameters,
+    layers: a.layers.map((l) => ({
+      name: l.name,
+      role: l.role,
+      activation: l.activation ?? null,
+      activationSource: l.activationSource ?? null,
+      units: l.units,
+      balanceableUnits: l.balanceable,
+      inTotal: l.inTotal,
+      outTotal: l.outTotal,
+      maxRelativeDeficit: l.maxRelativeDeficit,
+      meanRelativeDeficit: l.meanRelativeDeficit,
+      unbalancedUnits: l.unbalanced,
+      visibleReasons: l.reasons,
+    })),
+    totals: {
+      units: a.units,
+      balanceableUnits: a.balanceable,
+      unbalancedUnits: a.unbalanced,
+      deadUnits: a.dead,
+      maxRelativeDeficit: a.maxRelativeDeficit,
+      networkDeficit: a.totalDeficit,
+    },
+    R: a.R,
+  };
+}
+
+export function renderBalanceText(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined): string {
+  const lines = [
+    `balanced by ${r.method}: ${r.iterations} iteration${r.iterations === 1 ? '' : 's'}, ${r.converged ? 'converged' : 'NOT converged'}`,
+    `R ${fmt(r.RBefore)} → ${fmt(r.RAfter)} (${fmt((100 * (r.RBefore - r.RAfter)) / r.RBefore)}% lower); max relative deficit ${fmt(r.maxRelativeDeficitBefore)} → ${fmt(r.maxRelativeDeficitAfter)}`,
+  ];
+  if (verification) {
+    lines.push(`function check (${verification.samples} random inputs${verification.steps > 1 ? ` × ${verification.steps} steps` : ''}): largest output difference ${fmt(verification.maxAbsolute)} absolute, ${fmt(verification.maxRelative)} relative`);
+  }
+  if (output) lines.push(`wrote ${output}`);
+  return lines.join('\n') + '\n';
+}
+
+export function balanceJson(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined): object {
+  return {
+    method: r.method,
+    iterations: r.iterations,
+    converged: r.converged,
+    RBefore: r.RBefore,
+    RAfter: r.RAfter,
+    maxRelativeDeficitBefore: r.maxRelativeDeficitBefore,
+    maxRelativeDeficitAfter: r.maxRelativeDeficitAfter,
+    verification: verification ?? null,
+    output: output ?? null,
+  };
+}

@@ -1,0 +1,47 @@
+// Writes a scaling into the weights: w_ab → w_ab·Λ_t(a)·Λ_s(b)^(−c). Pure: returns new tensors
+// for the ones that change, in their own dtype; the inputs are not touched.
+import { elementReader, numberToBfloat16, numberToFloat16 } from '../tensor/dtype';
+import type { Tensor } from '../tensor/tensor';
+import type { Problem } from './compile';
+import type { Network } from './network';
+
+/** Λ per unit from log-scales per variable (1 for units that are not variables). */
+export function unitScales(problem: Problem, x: Float64Array): Float64Array {
+  return Float64Array.from(problem.unitVar, (v) => (v >= 0 ? Math.exp(x[v]) : 1));
+}
+
+export function scaledTensors(problem: Problem, x: Float64Array): Map<string, Tensor> {
+  const lambda = unitScales(problem, x);
+  const out = new Map<string, Tensor>();
+  for (const blk of problem.scaled) {
+    const { tensor, base, nT, nS, sa, sb, taps } = blk.layout;
+    const ft = Float64Array.from(blk.tUnit, (u) => (u >= 0 ? lambda[u] : 1));
+    const fs = Float64Array.from(blk.sUnit, (u, b) => (u >= 0 ? Math.pow(lambda[u], -blk.sDeg[b]) : 1));
+    if (ft.every((v) => v === 1) && fs.every((v) => v === 1)) continue;
+    let copy = out.get(tensor.name);
+    if (!copy) {
+      copy = { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, data: tensor.data.slice() };
+      out.set(tensor.name, copy);
+    }
+    const src = elementReader(tensor.dtype, tensor.data);
+    const dst = copy.data;
+    const encode =
+      tensor.dtype === 'float16' ? numberToFloat16 : tensor.dtype === 'bfloat16' ? numberToBfloat16 : (v: number) => v;
+    for (let a = 0; a < nT; a++) {
+      for (let b = 0; b < nS; b++) {
+        const f = ft[a] * fs[b];
+        if (f === 1) continue;
+        const off = base + a * sa + b * sb;
+        for (let k = 0; k < taps.length; k++) dst[off + taps[k]] = encode(src(off + taps[k]) * f);
+      }
+    }
+  }
+  return out;
+}
+
+/** The network with its scaled tensors replaced. */
+export function applyScales(problem: Problem, x: Float64Array): Network {
+  const changed = scaledTensors(problem, x);
+  const net = problem.network;
+  return { ...net, tensors: net.tensors.map((t) => changed.get(t.name) ?? t) };
+}

@@ -1,0 +1,420 @@
+// The state of a problem at given log-scales x (x_v = log Λ_v): per-variable costs, the
+// balance quantities IN/OUT, the regularizer R, and the Hessian of R for Newton steps.
+import { costProducts, type CostStorage } from './costStorage';
+import type { Block, Problem } from './compile';
+import { cost as gCost, curvature, flux, gradientScale } from './regularizer';
+
+export interface VarStats {
+  /** Balance quantities (Σ_in and Σ_out of |w|^p for Lp; of |w|·g'(|w|) otherwise), self pairs excluded. */
+  inFlux: Float64Array;
+  outFlux: Float64Array;
+  /** Flux of edges whose two ends share the variable (invariant unless the degree is not 1). */
+  selfFlux: Float64Array;
+  /** Regularizer cost of the incoming and outgoing weights (equal to the fluxes for Lp). */
+  inCost: Float64Array;
+  outCost: Float64Array;
+  /** R(W) over all regularized weights. */
+  R: number;
+}
+
+/** Per-block buffers, allocated once per problem. */
+interface BlockWork {
+  x: Float64Array;
+  y: Float64Array;
+  row: Float64Array;
+  col: Float64Array;
+  /** Row sums C·1 and column sums 1ᵀC, used where one side is fixed. */
+  rowOnes?: Float64Array;
+  colOnes?: Float64Array;
+}
+
+const workspaces = new WeakMap<Block, BlockWork>();
+
+export function blockWork(block: Block): BlockWork {
+  let w = workspaces.get(block);
+  if (!w) {
+    const { nT, nS } = block.layout;
+    w = { x: new Float64Array(nS), y: new Float64Array(nT), row: new Float64Array(nT), col: new Float64Array(nS) };
+    workspaces.set(block, w);
+  }
+  return w;
+}
+
+export function rowOnes(block: Block): Float64Array {
+  const w = blockWork(block);
+  if (!w.rowOnes) {
+    w.rowOnes = new Float64Array(block.layout.nT);
+    costProducts(block.cost!, new Float64Array(block.layout.nS).fill(1), null, w.rowOnes, w.col);
+  }
+  return w.rowOnes;
+}
+
+export function colOnes(block: Block): Float64Array {
+  const w = blockWork(block);
+  if (!w.colOnes) {
+    w.colOnes = new Float64Array(block.layout.nS);
+    costProducts(block.cost!, null, new Float64Array(block.layout.nT).fill(1), w.row, w.colOnes);
+  }
+  return w.colOnes;
+}
+
+export function costAt(c: CostStorage, a: number, b: number): number {
+  if (c.kind === 'matrix') return c.data[a * c.nS + b];
+  const w = c.data[c.base + a * c.sa + b * c.sb];
+  return c.p === 2 ? w * w : Math.abs(w);
+}
+
+/** exp(p·x_v) per variable: the factor on the cost of an edge into v (Lp). */
+export function alphaOf(problem: Problem, x: Float64Array): Float64Array {
+  const p = problem.regularizer.power ?? 1;
+  return x.map((xv) => Math.exp(p * xv));
+}
+
+/** exp(-p·c_v·x_v) per variable: the factor on the cost of an edge out of v (Lp). */
+export function betaOf(problem: Problem, x: Float64Array): Float64Array {
+  const p = problem.regularizer.power ?? 1;
+  return x.map((xv, v) => Math.exp(-p * problem.degree[v] * xv));
+}
+
+/** Fills the block's target-local y with α (1 for fixed rows) and source-local x with β. */
+export function gatherScales(block: Block, alpha: Float64Array, beta: Float64Array, w: BlockWork): void {
+  const { tVar, sVar } = block;
+  for (let a = 0; a < tVar.length; a++) w.y[a] = tVar[a] >= 0 ? alpha[tVar[a]] : 1;
+  for (let b = 0; b < sVar.length; b++) w.x[b] = sVar[b] >= 0 ? beta[sVar[b]] : 1;
+}
+
+/**
+ * One pass over every cost block: row[a] = Σ_b C_ab β_b and col[b] = Σ_a C_ab α_a, with the
+ * products against fixed sides read from cached sums.
+ */
+export function blockProducts(block: Block, w: BlockWork, wantRow: boolean, wantCol: boolean): { row: Float64Array; col: Float64Array } {
+  const needRow = wantRow && !block.srcFixed;
+  const needCol = wantCol && !block.tgtFixed;
+  if (needRow || needCol) costProducts(block.cost!, needRow ? w.x : null, needCol ? w.y : null, w.row, w.col);
+  return { row: needRow ? w.row : rowOnes(block), col: needCol ? w.col : colOnes(block) };
+}
+
+/** Per-block results of a stats pass that later steps reuse without another pass. */
+export interface BlockPass {
+  /** Copies of row (C·β) and col (Cᵀ·α) at the pass's x. */
+  row: Float64Array;
+  col: Float64Array;
+  alphaRows: Float64Array;
+  betaCols: Float64Array;
+  /**
+   * Block cost split by whether the row and the column belong to a variable:
+   * [var→var, fixed→var (column fixed), var→fixed (row fixed), fixed→fixed].
+   */
+  totals: [number, number, number, number];
+}
+
+export interface StatsOptions {
+  /** Keep per-block products and split totals (single-power regularizers only). */
+  keep?: boolean;
+}
+
+/** Sums per scale variable (what solvers need), or per unit (what listings show). */
+type Level = 'var' | 'unit';
+
+export function varStats(problem: Problem, x: Float64Array, opts: StatsOptions = {}): VarStats & { blocks?: BlockPass[] } {
+  return problem.regularizer.power !== undefined ? powerStats(problem, x, opts.keep ?? false, 'var') : generalStats(problem, x, 'var');
+}
+
+/** The same quantities per unit (every unit, balanceable or not; self-loops excluded). */
+export function unitStats(problem: Problem, x: Float64Array): VarStats {
+  return problem.regularizer.power !== undefined ? powerStats(problem, x, false, 'unit') : generalStats(problem, x, 'unit');
+}
+
+function ends(block: Block, level: Level): { t: Int32Array; s: Int32Array; pairs: Int32Array } {
+  return level === 'var'
+    ? { t: block.tVar, s: block.sVar, pairs: block.selfPairs }
+    : { t: block.tUnit, s: block.sUnit, pairs: block.unitSelfPairs };
+}
+
+function emptyStats(n: number, shared: boolean): VarStats {
+  const inFlux = new Float64Array(n);
+  const outFlux = new Float64Array(n);
+  return {
+    inFlux,
+    outFlux,
+    selfFlux: new Float64Array(n),
+    inCost: shared ? inFlux : new Float64Array(n),
+    outCost: shared ? outFlux : new Float64Array(n),
+    R: 0,
+  };
+}
+
+function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Level): VarStats & { blocks?: BlockPass[] } {
+  const st: VarStats & { blocks?: BlockPass[] } = emptyStats(level === 'var' ? problem.nVars : problem.nUnits, true);
+  if (keep) st.blocks = [];
+  const alpha = alphaOf(problem, x);
+  const beta = betaOf(problem, x);
+  for (const block of problem.blocks) {
+    const w = blockWork(block);
+    gatherScales(block, alpha, beta, w);
+    const { t: tIdx, s: sIdx, pairs: sp } = ends(block, level);
+    const { row, col } = blockProducts(block, w, true, true);
+    for (let a = 0; a < tIdx.length; a++) {
+      const v = w.y[a] * row[a];
+      st.R += v;
+      if (tIdx[a] >= 0) st.inFlux[tIdx[a]] += v;
+    }
+    for (let b = 0; b < sIdx.length; b++) {
+      if (sIdx[b] >= 0) st.outFlux[sIdx[b]] += w.x[b] * col[b];
+    }
+    for (let i = 0; i < sp.length; i += 2) {
+      const a = sp[i];
+      const b = sp[i + 1];
+      const v = costAt(block.cost!, a, b) * w.y[a] * w.x[b];
+      const k = tIdx[a];
+      st.inFlux[k] -= v;
+      st.outFlux[k] -= v;
+      st.selfFlux[k] += v;
+    }
+    if (keep) st.blocks!.push({ row: Float64Array.from(row), col: Float64Array.from(col), alphaRows: Float64Array.from(w.y), betaCols: Float64Array.from(w.x), totals: splitTotals(block, w, row) });
+  }
+  return st;
+}
+
+function splitTotals(block: Block, w: BlockWork, row: Float64Array): [number, number, number, number] {
+  const { tVar, sVar } = block;
+  // Row sums over variable columns only; equal to row when every column is a variable.
+  let rowVar: Float64Array;
+  if (block.srcFixed) rowVar = new Float64Array(tVar.length);
+  else if (sVar.every((v) => v >= 0)) rowVar = row;
+  else {
+    const masked = Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0));
+    rowVar = new Float64Array(tVar.length);
+    costProducts(block.cost!, masked, null, rowVar, w.col);
+  }
+  const t: [number, number, number, number] = [0, 0, 0, 0];
+  for (let a = 0; a < tVar.length; a++) {
+    const rv = w.y[a] * rowVar[a];
+    const rf = w.y[a] * row[a] - rv;
+    if (tVar[a] >= 0) {
+      t[0] += rv;
+      t[1] += rf;
+    } else {
+      t[2] += rv;
+      t[3] += rf;
+    }
+  }
+  return t;
+}
+
+/** e^{x} and e^{-c·x}: the factors on |w| of edges into and out of each variable. */
+function linearScales(problem: Problem, x: Float64Array): { A: Float64Array; B: Float64Array } {
+  return { A: x.map((v) => Math.exp(v)), B: x.map((v, i) => Math.exp(-problem.degree[i] * v)) };
+}
+
+function generalStats(problem: Problem, x: Float64Array, level: Level): VarStats {
+  const st = emptyStats(level === 'var' ? problem.nVars : problem.nUnits, false);
+  const reg = problem.regularizer;
+  const { A, B } = linearScales(problem, x);
+  for (const block of problem.blocks) {
+    const { nT, nS } = block.layout;
+    const K = block.layout.taps.length;
+    const absw = block.absw!;
+    const { t: tIdx, s: sIdx } = ends(block, level);
+    for (let a = 0; a < nT; a++) {
+      const tv = block.tVar[a];
+      const fa = tv >= 0 ? A[tv] : 1;
+      const t = tIdx[a];
+      for (let b = 0; b < nS; b++) {
+        const sv = block.sVar[b];
+        const f = fa * (sv >= 0 ? B[sv] : 1);
+        const s = sIdx[b];
+        let c = 0;
+        let fl = 0;
+        const off = (a * nS + b) * K;
+        for (let k = 0; k < K; k++) {
+          const val = absw[off + k] * f;
+          c += gCost(reg, val);
+          fl += flux(reg, val);
+        }
+        st.R += c;
+        if (t >= 0 && t === s) {
+          st.selfFlux[t] += fl;
+          continue;
+        }
+        if (t >= 0) {
+          st.inFlux[t] += fl;
+          st.inCost[t] += c;
+        }
+        if (s >= 0) {
+          st.outFlux[s] += fl;
+          st.outCost[s] += c;
+        }
+      }
+    }
+  }
+  return st;
+}
+
+/** ∂R/∂x_v = gs·(IN_v − c_v·OUT_v + (1 − c_v)·SELF_v). */
+export function gradient(problem: Problem, st: VarStats): Float64Array {
+  const gs = gradientScale(problem.regularizer);
+  const g = new Float64Array(problem.nVars);
+  for (let v = 0; v < problem.nVars; v++) {
+    const c = problem.degree[v];
+    g[v] = gs * (st.inFlux[v] - c * st.outFlux[v] + (1 - c) * st.selfFlux[v]);
+  }
+  return g;
+}
+
+/** |IN − c·OUT| / (IN + c·OUT) per variable, in [0, 1]. */
+export function relativeDeficits(problem: Problem, st: VarStats): Float64Array {
+  const r = new Float64Array(problem.nVars);
+  for (let v = 0; v < problem.nVars; v++) {
+    const c = problem.degree[v];
+    const a = st.inFlux[v] + (c < 1 ? (1 - c) * st.selfFlux[v] : 0);
+    const b = c * st.outFlux[v] + (c > 1 ? (c - 1) * st.selfFlux[v] : 0);
+    const s = a + b;
+    r[v] = s > 0 ? Math.abs(a - b) / s : 0;
+  }
+  return r;
+}
+
+export function maxOf(a: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+  return m;
+}
+
+/** The Hessian of R at x as an operator, with its diagonal (for preconditioning). */
+export interface Hessian {
+  diag: Float64Array;
+  apply(v: Float64Array, out: Float64Array): void;
+}
+
+interface HessBlock {
+  block: Block;
+  storage: CostStorage;
+  /** h_ab = factor·S_ab·rowScale_a·colScale_b. */
+  rowScale: Float64Array;
+  colScale: Float64Array;
+  rowH: Float64Array;
+  colH: Float64Array;
+  srcFixed: boolean;
+  tgtFixed: boolean;
+}
+
+/** The Hessian at x; `pass` must come from a stats pass at the same x with `keep` set (Lp). */
+export function hessian(problem: Problem, x: Float64Array, pass?: BlockPass[]): Hessian {
+  const power = problem.regularizer.power;
+  const hb: HessBlock[] = power !== undefined ? powerHessBlocks(problem, pass ?? varStats(problem, x, { keep: true }).blocks!, power) : generalHessBlocks(problem, x);
+  const n = problem.nVars;
+  const diag = new Float64Array(n);
+  for (const h of hb) {
+    const { tVar, sVar, sDeg, selfPairs } = h.block;
+    for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) diag[tVar[a]] += h.rowH[a];
+    for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) diag[sVar[b]] += sDeg[b] * sDeg[b] * h.colH[b];
+    for (let i = 0; i < selfPairs.length; i += 2) {
+      const a = selfPairs[i];
+      const b = selfPairs[i + 1];
+      diag[tVar[a]] -= 2 * sDeg[b] * selfH(h, a, b);
+    }
+  }
+  const xs: Float64Array[] = hb.map((h) => new Float64Array(h.block.layout.nS));
+  const yt: Float64Array[] = hb.map((h) => new Float64Array(h.block.layout.nT));
+  const rows: Float64Array[] = hb.map((h) => new Float64Array(h.block.layout.nT));
+  const cols: Float64Array[] = hb.map((h) => new Float64Array(h.block.layout.nS));
+  return {
+    diag,
+    apply(v, out) {
+      out.fill(0);
+      hb.forEach((h, i) => {
+        const { tVar, sVar, sDeg } = h.block;
+        const X = xs[i];
+        const Y = yt[i];
+        let anyX = false;
+        let anyY = false;
+        for (let b = 0; b < sVar.length; b++) {
+          X[b] = sVar[b] >= 0 ? h.colScale[b] * sDeg[b] * v[sVar[b]] : 0;
+          anyX ||= X[b] !== 0;
+        }
+        for (let a = 0; a < tVar.length; a++) {
+          Y[a] = tVar[a] >= 0 ? h.rowScale[a] * v[tVar[a]] : 0;
+          anyY ||= Y[a] !== 0;
+        }
+        const needRow = anyX && !h.tgtFixed;
+        const needCol = anyY && !h.srcFixed;
+        if (needRow || needCol) costProducts(h.storage, needRow ? X : null, needCol ? Y : null, rows[i], cols[i]);
+        // Row side: Σ_b h_ab (v_t − c_b v_s) for the target variable.
+        for (let a = 0; a < tVar.length; a++) {
+          const t = tVar[a];
+          if (t < 0) continue;
+          out[t] += h.rowH[a] * v[t] - (needRow ? h.rowScale[a] * rows[i][a] : 0);
+        }
+        // Column side: −c_b Σ_a h_ab (v_t − c_b v_s) for the source variable.
+        for (let b = 0; b < sVar.length; b++) {
+          const s = sVar[b];
+          if (s < 0) continue;
+          const c = sDeg[b];
+          out[s] += c * c * h.colH[b] * v[s] - (needCol ? c * h.colScale[b] * cols[i][b] : 0);
+        }
+      });
+    },
+  };
+}
+
+function selfH(h: HessBlock, a: number, b: number): number {
+  return costAt(h.storage, a, b) * h.rowScale[a] * h.colScale[b];
+}
+
+function powerHessBlocks(problem: Problem, pass: BlockPass[], p: number): HessBlock[] {
+  const f = p * p;
+  return problem.blocks.map((block, i) => {
+    const { row, col, alphaRows, betaCols } = pass[i];
+    const rowScale = alphaRows.map((v) => v * f);
+    const colScale = betaCols;
+    return {
+      block,
+      storage: block.cost!,
+      rowScale,
+      colScale,
+      rowH: row.map((r, a) => r * rowScale[a]),
+      colH: col.map((c, b) => c * colScale[b] * f),
+      srcFixed: block.srcFixed,
+      tgtFixed: block.tgtFixed,
+    };
+  });
+}
+
+function generalHessBlocks(problem: Problem, x: Float64Array): HessBlock[] {
+  const reg = problem.regularizer;
+  const gs = gradientScale(reg);
+  const { A, B } = linearScales(problem, x);
+  return problem.blocks.map((block) => {
+    const { nT, nS } = block.layout;
+    const K = block.layout.taps.length;
+    const absw = block.absw!;
+    const E = new Float64Array(nT * nS);
+    const rowH = new Float64Array(nT);
+    const colH = new Float64Array(nS);
+    for (let a = 0; a < nT; a++) {
+      const t = block.tVar[a];
+      const fa = t >= 0 ? A[t] : 1;
+      for (let b = 0; b < nS; b++) {
+        const s = block.sVar[b];
+        const f = fa * (s >= 0 ? B[s] : 1);
+        let h = 0;
+        const off = (a * nS + b) * K;
+        for (let k = 0; k < K; k++) h += gs * curvature(reg, absw[off + k] * f);
+        E[a * nS + b] = h;
+        rowH[a] += h;
+        colH[b] += h;
+      }
+    }
+    return {
+      block,
+      storage: { kind: 'matrix', nT, nS, data: E },
+      rowScale: new Float64Array(nT).fill(1),
+      colScale: new Float64Array(nS).fill(1),
+      rowH,
+      colH,
+      srcFixed: block.srcFixed,
+      tgtFixed: block.tgtFixed,
+    };
+  });
+}

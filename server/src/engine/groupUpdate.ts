@@ -1,0 +1,69 @@
+// Exact balance of whole layers at once (Lp): every variable of the chosen layers is set to
+// its optimum given the others, x_v = log(c·P_out/P_in)/(p(1+c)). Exact for the whole set
+// when no edge joins two of its variables (one colour of a red-black layer ordering).
+import type { Problem } from './compile';
+import type { CoarseSpace } from './coarse';
+import { alphaOf, betaOf, blockProducts, blockWork, costAt, gatherScales } from './evaluate';
+
+export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Array, inPhase: Uint8Array): void {
+  const p = problem.regularizer.power;
+  if (p === undefined) throw new Error('layer updates need a single-power regularizer');
+  const alpha = alphaOf(problem, x);
+  const beta = betaOf(problem, x);
+  const pin = new Float64Array(problem.nVars);
+  const pout = new Float64Array(problem.nVars);
+  problem.blocks.forEach((block, i) => {
+    const t = space.blockTarget[i];
+    const s = space.blockSource[i];
+    const wantRow = t >= 0 && inPhase[t] === 1;
+    const wantCol = s >= 0 && inPhase[s] === 1;
+    if (!wantRow && !wantCol) return;
+    const w = blockWork(block);
+    gatherScales(block, alpha, beta, w);
+    const { row, col } = blockProducts(block, w, wantRow, wantCol);
+    const { tVar, sVar, selfPairs } = block;
+    if (wantRow) for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) pin[tVar[a]] += row[a];
+    if (wantCol) for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) pout[sVar[b]] += col[b];
+    for (let k = 0; k < selfPairs.length; k += 2) {
+      const a = selfPairs[k];
+      const b = selfPairs[k + 1];
+      const c = costAt(block.cost!, a, b);
+      if (wantRow) pin[tVar[a]] -= c * w.x[b];
+      if (wantCol) pout[sVar[b]] -= c * w.y[a];
+    }
+  });
+  for (let v = 0; v < problem.nVars; v++) {
+    if (inPhase[space.of[v]] !== 1 || !(pin[v] > 0) || !(pout[v] > 0)) continue;
+    const c = problem.degree[v];
+    x[v] = Math.log((c * pout[v]) / pin[v]) / (p * (1 + c));
+  }
+}
+
+/** A two-colouring of the layers when no block joins two layers of one colour (or a layer to itself). */
+export function twoColouring(problem: Problem, space: CoarseSpace): Uint8Array | undefined {
+  const adj: number[][] = Array.from({ length: space.size }, () => []);
+  for (let i = 0; i < problem.blocks.length; i++) {
+    const t = space.blockTarget[i];
+    const s = space.blockSource[i];
+    if (t < 0 || s < 0) continue;
+    if (t === s) return undefined;
+    adj[t].push(s);
+    adj[s].push(t);
+  }
+  const colour = new Int8Array(space.size).fill(-1);
+  for (let start = 0; start < space.size; start++) {
+    if (colour[start] >= 0) continue;
+    colour[start] = 0;
+    const queue = [start];
+    while (queue.length) {
+      const k = queue.pop()!;
+      for (const j of adj[k]) {
+        if (colour[j] < 0) {
+          colour[j] = 1 - colour[k];
+          queue.push(j);
+        } else if (colour[j] === colour[k]) return undefined;
+      }
+    }
+  }
+  return Uint8Array.from(colour);
+}

@@ -1,0 +1,45 @@
+// Checking that two networks compute the same function: forward passes on seeded random inputs.
+import { forward } from './forward';
+import type { Network } from './network';
+import { normal, rng } from './random';
+
+export interface FunctionComparison {
+  maxAbsolute: number;
+  /** Largest |a − b| / max(|a|, |b|) over outputs not near zero (relative to the output scale). */
+  maxRelative: number;
+  samples: number;
+  steps: number;
+}
+
+export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4): FunctionComparison {
+  const steps = a.connections.some((c) => c.delay) ? 4 : 1;
+  const draw = normal(rng(seed));
+  let maxAbs = 0;
+  let maxRel = 0;
+  for (let k = 0; k < samples; k++) {
+    const inputs = new Map<string, Float64Array[]>();
+    for (const g of a.groups) {
+      if (g.role !== 'input') continue;
+      const S = (g.spatial ?? []).reduce((x, y) => x * y, 1);
+      inputs.set(g.name, Array.from({ length: steps }, () => Float64Array.from({ length: g.size * S }, draw)));
+    }
+    const va = forward(a, inputs, steps);
+    const vb = forward(b, inputs, steps);
+    for (const g of a.groups) {
+      if (g.role !== 'output') continue;
+      const xa = va.get(g.name)!;
+      const xb = vb.get(g.name)!;
+      let scale = 0;
+      for (const v of xa) for (const y of v) scale = Math.max(scale, Math.abs(y));
+      for (let t = 0; t < steps; t++) {
+        for (let i = 0; i < xa[t].length; i++) {
+          const d = Math.abs(xa[t][i] - xb[t][i]);
+          maxAbs = Math.max(maxAbs, d);
+          const m = Math.max(Math.abs(xa[t][i]), Math.abs(xb[t][i]), 1e-6 * scale);
+          if (m > 0) maxRel = Math.max(maxRel, d / m);
+        }
+      }
+    }
+  }
+  return { maxAbsolute: maxAbs, maxRelative: maxRel, samples, steps };
+}

@@ -1,0 +1,119 @@
+// The synbal command line, run in-process (main) and as the bundled binary.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { main } from '../../server/src/cli';
+import { parseNetworkJson } from '../../server/src/formats/networkJson';
+import { compareFunctions } from '../../server/src/engine/verify';
+
+const EXAMPLE = join(__dirname, '..', '..', 'server', 'examples', 'mlp.json');
+
+function run(args: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'synbal-cli-'));
+  copyFileSync(EXAMPLE, join(dir, 'mlp.json'));
+  return dir;
+}
+
+describe('synbal check', () => {
+  it('exits 1 on an unbalanced file and reports every layer', () => {
+    const r = run(['check', EXAMPLE]);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /h1\s+hidden\s+leaky_relu\s+16\s+16/);
+    assert.match(r.out, /32 of 32 balanceable units are out of balance/);
+  });
+
+  it('json output carries layers, totals and R', () => {
+    const r = run(['check', EXAMPLE, '--format', 'json', '--p', '1']);
+    const doc = JSON.parse(r.out);
+    assert.equal(doc.regularizer, 'L1');
+    assert.equal(doc.layers.length, 4);
+    assert.equal(doc.totals.balanceableUnits, 32);
+    assert.ok(doc.R > 0);
+  });
+});
+
+describe('synbal balance', () => {
+  it('writes <name>.balanced.json beside the input, which then checks clean and computes the same', () => {
+    const dir = scratch();
+    const r = run(['balance', join(dir, 'mlp.json'), '--verify']);
+    assert.equal(r.code, 0, r.err);
+    const out = join(dir, 'mlp.balanced.json');
+    assert.ok(existsSync(out));
+    assert.match(r.out, /converged/);
+    assert.equal(run(['check', out]).code, 0);
+    const a = parseNetworkJson(readFileSync(join(dir, 'mlp.json'), 'utf8'), 'a');
+    const b = parseNetworkJson(readFileSync(out, 'utf8'), 'b');
+    assert.ok(compareFunctions(a, b).maxRelative < 1e-9);
+    // Only the balanced file and the original: no temporary files left behind.
+    assert.deepEqual(readdirSync(dir).sort(), ['mlp.balanced.json', 'mlp.json']);
+  });
+
+  it('--in-place keeps the original as .bak', () => {
+    const dir = scratch();
+    const before = readFileSync(join(dir, 'mlp.json'), 'utf8');
+    assert.equal(run(['balance', join(dir, 'mlp.json'), '--in-place']).code, 0);
+    assert.equal(readFileSync(join(dir, 'mlp.json.bak'), 'utf8'), before);
+    assert.notEqual(readFileSync(join(dir, 'mlp.json'), 'utf8'), before);
+  });
+
+  it('scopes and methods reach the engine', () => {
+    const dir = scratch();
+    const r = run(['balance', join(dir, 'mlp.json'), '--scope', 'unit:h1#3', '--format', 'json', '-o', join(dir, 'u.json')]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).method, 'unit');
+    const s = run(['balance', join(dir, 'mlp.json'), '--method', 'stochastic', '--seed', '4', '--format', 'json', '-o', join(dir, 's.json')]);
+    const doc = JSON.parse(s.out);
+    assert.equal(doc.method, 'stochastic');
+    assert.ok(doc.converged && doc.maxRelativeDeficitAfter <= 1e-7);
+  });
+});
+
+describe('bad input', () => {
+  const cases: [string, string | Buffer, RegExp][] = [
+    ['random.bin', Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]), /not a model format this tool knows/],
+    ['broken.json', '{"format": "synbal-network", "name": "x", "groups": [', /not valid JSON/],
+    ['shape.json', JSON.stringify({ format: 'synbal-network', name: 'x', groups: [], tensors: [{ name: 'w', shape: [2, 2], values: [1, 2, 3] }], connections: [] }), /tensor w: shape \[2, 2\] needs 4 values, found 3/],
+    ['dtype.json', JSON.stringify({ format: 'synbal-network', name: 'x', groups: [], tensors: [{ name: 'w', dtype: 'int4', shape: [1], values: [1] }], connections: [] }), /unknown dtype "int4"/],
+    ['conn.json', JSON.stringify({ format: 'synbal-network', name: 'x', groups: [{ name: 'a', size: 1, role: 'input' }], tensors: [], connections: [{ tensor: 'nope', kind: 'dense', to: 'a', target: { axis: 0 } }] }), /no tensor named "nope"/],
+  ];
+  for (const [name, content, message] of cases) {
+    it(`${name}: one clear error naming the file, exit 2, nothing written`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'synbal-bad-'));
+      const file = join(dir, name);
+      writeFileSync(file, content);
+      const r = run(['balance', file]);
+      assert.equal(r.code, 2);
+      assert.ok(r.err.includes(file), r.err);
+      assert.match(r.err, message);
+      assert.equal(r.err.trim().split('\n').length, 1);
+      assert.deepEqual(readdirSync(dir), [name]);
+    });
+  }
+
+  it('a missing file and unknown options are errors too', () => {
+    assert.match(run(['check', '/nonexistent/model.json']).err, /\/nonexistent\/model.json: cannot read the file \(ENOENT\)/);
+    assert.match(run(['check', EXAMPLE, '--bogus']).err, /unknown option --bogus/);
+    assert.match(run(['balance', EXAMPLE, '--scope', 'layer']).err, /--scope must be/);
+    assert.equal(run(['frobnicate']).code, 2);
+  });
+});
+
+describe('the bundled binary', () => {
+  it('dist/cli.js runs the demo end to end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'synbal-demo-'));
+    const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'dist', 'cli.js'), 'demo', '--out', dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /all 32 balanceable units are within the tolerance/);
+    assert.ok(existsSync(join(dir, 'mlp.balanced.json')));
+  });
+});

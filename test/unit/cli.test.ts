@@ -70,7 +70,12 @@ describe('synbal balance', () => {
     const dir = scratch();
     const r = run(['balance', join(dir, 'mlp.json'), '--scope', 'unit:h1#3', '--format', 'json', '-o', join(dir, 'u.json')]);
     assert.equal(r.code, 0, r.err);
-    assert.equal(JSON.parse(r.out).method, 'unit');
+    const unit = JSON.parse(r.out);
+    assert.equal(unit.method, 'unit');
+    // Every unit's Λ is reported; only h1#3 moved.
+    assert.equal(unit.scales.h1.length, 16);
+    assert.deepEqual(unit.scales.h1.map((v: number, i: number) => (v !== 1 ? i : -1)).filter((i: number) => i >= 0), [3]);
+    assert.ok(unit.scales.h2.every((v: number) => v === 1));
     const s = run(['balance', join(dir, 'mlp.json'), '--method', 'stochastic', '--seed', '4', '--format', 'json', '-o', join(dir, 's.json')]);
     const doc = JSON.parse(s.out);
     assert.equal(doc.method, 'stochastic');

@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { analyze } from '../engine/analyze';
-import { applyScales } from '../engine/applyScales';
+import { applyScales, scaledTensors, unitScales } from '../engine/applyScales';
 import { balance, METHODS, type Method, type Scope } from '../engine/balance';
 import { compile, type Problem } from '../engine/compile';
 import type { Network } from '../engine/network';
@@ -11,8 +11,10 @@ import { compareFunctions, type FunctionComparison } from '../engine/verify';
 import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/networks';
 import { leakyRelu } from '../engine/activation';
 import { networkToJson } from '../formats/networkJson';
-import { detectFormat, type ModelFormat } from '../formats/registry';
+import type { Checkpoint } from '../formats/checkpoint';
+import { openModel, type ModelFormat } from '../formats/registry';
 import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
+import { buildNetwork } from '../graph/build';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
 
@@ -49,18 +51,14 @@ export function parseScope(text: string | undefined): Scope {
 interface Opened {
   file: string;
   format: ModelFormat;
+  checkpoint: Checkpoint;
   network: Network;
 }
 
 function open(file: string | undefined): Opened {
   if (!file) throw new Error('which file? (give a model file path)');
-  const format = detectFormat(file);
-  try {
-    return { file, format, network: format.read(file) };
-  } catch (e) {
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith(file) ? msg : `${file}: ${msg}`);
-  }
+  const { format, checkpoint } = openModel(file);
+  return { file, format, checkpoint, network: buildNetwork(checkpoint).network };
 }
 
 function compileFor(o: Opened, reg: Regularizer): Problem {
@@ -132,6 +130,7 @@ export function balanceCommand(args: ParsedArgs, io: Io): number {
       if (Date.now() - started > 500) io.err(`  iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}\n`);
     },
   });
+  const changed = scaledTensors(problem, result.x);
   const balanced = applyScales(problem, result.x);
   let verification: FunctionComparison | undefined;
   if (args.flags.has('verify')) {
@@ -143,16 +142,20 @@ export function balanceCommand(args: ParsedArgs, io: Io): number {
   const inPlace = args.flags.has('in-place');
   const explicit = flagString(args, 'output');
   if (inPlace && explicit) throw new Error('give either --in-place or --output, not both');
-  const target = inPlace ? o.file : (explicit ?? defaultOutputPath(o.file, o.format.extension));
-  writeFileSafely(target, o.format.write(balanced), {
-    backup: inPlace,
-    verify: (tmp) => {
-      const back = o.format.read(tmp);
-      if (back.tensors.length !== balanced.tensors.length) throw new Error(`${target}: the written file does not read back`);
-    },
-  });
-  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification) }, null, 2) + '\n' : renderBalanceText(result, target, verification));
+  const target = inPlace ? o.file : (explicit ?? defaultOutputPath(o.file, o.format.extensions[0]));
+  o.format.write(o.checkpoint, changed, target, { backup: inPlace });
+  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification, layerScales(problem, result.x)) }, null, 2) + '\n' : renderBalanceText(result, target, verification));
   return 0;
+}
+
+/** Λ of every unit of every hidden layer (1 for units that were not scaled). */
+function layerScales(problem: Problem, x: Float64Array): Record<string, number[]> {
+  const lambda = unitScales(problem, x);
+  const out: Record<string, number[]> = {};
+  problem.network.groups.forEach((g, gi) => {
+    if (g.role === 'hidden') out[g.name] = Array.from(lambda.subarray(problem.groupOffset[gi], problem.groupOffset[gi] + g.size));
+  });
+  return out;
 }
 
 export const EXAMPLES: Record<string, () => Network> = {

@@ -81,7 +81,7 @@ export function renderBalanceText(r: SolveResult, output: string | undefined, ve
   return lines.join('\n') + '\n';
 }
 
-export function balanceJson(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined): object {
+export function balanceJson(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined, scales: Record<string, number[]>): object {
   return {
     method: r.method,
     iterations: r.iterations,
@@ -92,5 +92,6 @@ export function balanceJson(r: SolveResult, output: string | undefined, verifica
     maxRelativeDeficitAfter: r.maxRelativeDeficitAfter,
     verification: verification ?? null,
     output: output ?? null,
+    scales,
   };
 }

@@ -4,6 +4,10 @@ import { bipu, identity, leakyRelu, other, prelu, relu, type Activation } from '
 import type { Connection, Network, Tie, UnitGroup } from '../engine/network';
 import type { DType } from '../tensor/dtype';
 import { makeTensor, numel, tensorValues, type Tensor } from '../tensor/tensor';
+import { readFileSync } from 'node:fs';
+import { stampOf, type Checkpoint } from './checkpoint';
+import type { ModelFormat } from './registry';
+import { writeFileSafely } from './safeWrite';
 
 export const NETWORK_JSON_FORMAT = 'synbal-network';
 
@@ -113,3 +117,28 @@ export function networkToJson(net: Network): string {
   };
   return JSON.stringify(doc, null, 1) + '\n';
 }
+
+export const networkJsonFormat: ModelFormat = {
+  id: NETWORK_JSON_FORMAT,
+  description: 'Synaptic Balance network description (JSON)',
+  extensions: ['json'],
+  sniff: (head) => isNetworkJson(head.toString('utf8')),
+  open(path): Checkpoint {
+    const network = parseNetworkJson(readFileSync(path, 'utf8'), path);
+    // The tensors live inline in the JSON: entries carry their decoded values.
+    const tensors = network.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], file: path, offset: 0, byteLength: 0, encoding: 'json', decoded: t }));
+    return { path, format: NETWORK_JSON_FORMAT, tensors, files: [stampOf(path)], warnings: [], network };
+  },
+  write(cp, changed, target, opts) {
+    const net = cp.network!;
+    const out = { ...net, tensors: net.tensors.map((t) => changed.get(t.name) ?? t) };
+    writeFileSafely(target, Buffer.from(networkToJson(out), 'utf8'), {
+      backup: opts?.backup,
+      verify: (tmp) => {
+        const back = parseNetworkJson(readFileSync(tmp, 'utf8'), target);
+        if (back.tensors.length !== out.tensors.length) throw new Error(`${target}: the written file does not read back`);
+      },
+    });
+    return [target];
+  },
+};

@@ -1,41 +1,66 @@
-// Which format a file is in (sniffed from its bytes, not its name), and how to read and write
-// it. One entry per format; later formats add one line here.
-import { readFileSync } from 'node:fs';
-import type { Network } from '../engine/network';
-import { isNetworkJson, networkToJson, parseNetworkJson } from './networkJson';
+// Which format a file is in (sniffed from its bytes, not its name), and its reader/writer.
+// A new format is one module with a ModelFormat and one line in FORMATS.
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { Tensor } from '../tensor/tensor';
+import type { Checkpoint } from './checkpoint';
+import { networkJsonFormat } from './networkJson';
+
+export interface WriteOptions {
+  /** Replacing the input itself: keep `<file>.bak`. */
+  backup?: boolean;
+}
 
 export interface ModelFormat {
   id: string;
   description: string;
-  /** Cheap check on the file's first bytes. */
-  sniff(head: Buffer): boolean;
-  read(path: string): Network;
-  /** Serialises a network with the same layout as the file it was read from. */
-  write(net: Network): Buffer;
-  /** The extension for derived files (`<name>.balanced.<ext>`). */
-  extension: string;
+  /** Extensions this format is usually saved with (for workspace globs), without dots. */
+  extensions: readonly string[];
+  /** Cheap check on the file's first bytes (and its name, where bytes cannot tell). */
+  sniff(head: Buffer, path: string): boolean;
+  open(path: string): Checkpoint;
+  /**
+   * Writes the checkpoint to `target` with the `changed` tensors replacing their originals
+   * (same names, dtypes and shapes), every other byte as it was; safely (temporary file,
+   * verified, renamed). Returns every file written, the main one first.
+   */
+  write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
 }
-
-const networkJsonFormat: ModelFormat = {
-  id: 'synbal-network',
-  description: 'Synaptic Balance network description (JSON)',
-  sniff: (head) => isNetworkJson(head.toString('utf8')),
-  read: (path) => parseNetworkJson(readFileSync(path, 'utf8'), path),
-  write: (net) => Buffer.from(networkToJson(net), 'utf8'),
-  extension: 'json',
-};
 
 export const FORMATS: readonly ModelFormat[] = [networkJsonFormat];
 
-export function detectFormat(path: string): ModelFormat {
-  let head: Buffer;
+const HEAD_BYTES = 4096;
+
+function head(path: string): Buffer {
+  const fd = openSync(path, 'r');
   try {
-    const buf = readFileSync(path);
-    head = buf.subarray(0, 4096);
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const n = readSync(fd, buf, 0, HEAD_BYTES, 0);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function detectFormat(path: string): ModelFormat {
+  let h: Buffer;
+  try {
+    h = head(path);
   } catch (e) {
     throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const format = FORMATS.find((f) => f.sniff(head));
+  if (h.length === 0) throw new Error(`${path}: the file is empty`);
+  const format = FORMATS.find((f) => f.sniff(h, path));
   if (!format) throw new Error(`${path}: not a model format this tool knows (known: ${FORMATS.map((f) => f.description).join('; ')})`);
   return format;
+}
+
+/** Opens a model file; every error message starts with the file's path. */
+export function openModel(path: string): { format: ModelFormat; checkpoint: Checkpoint } {
+  const format = detectFormat(path);
+  try {
+    return { format, checkpoint: format.open(path) };
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+  }
 }

@@ -1,0 +1,138 @@
+// What every format reader produces: named tensors as byte ranges in files (read lazily),
+// plus whatever structure the format has (an ONNX graph, a pickled module tree).
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import type { Network } from '../engine/network';
+import { DTYPE_BYTES, type DType } from '../tensor/dtype';
+import { numel, type Tensor } from '../tensor/tensor';
+
+/** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
+export type StoredDType = DType | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float8' | 'complex64' | 'other';
+
+export const FLOAT_DTYPES: readonly StoredDType[] = ['float64', 'float32', 'float16', 'bfloat16'];
+
+export function isFloatDType(d: StoredDType): d is DType {
+  return FLOAT_DTYPES.includes(d);
+}
+
+export const STORED_BYTES: Partial<Record<StoredDType, number>> = {
+  ...DTYPE_BYTES,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  int32: 4,
+  int64: 8,
+  bool: 1,
+  float8: 1,
+  complex64: 8,
+};
+
+/**
+ * One tensor of a checkpoint. Its elements are contiguous, row-major, little-endian bytes
+ * [offset, offset + byteLength) of `file`, unless `encoding` says otherwise.
+ */
+export interface TensorEntry {
+  name: string;
+  dtype: StoredDType;
+  shape: number[];
+  file: string;
+  offset: number;
+  byteLength: number;
+  /**
+   * 'raw' (default): the bytes are the elements. Anything else names a format-specific
+   * encoding (e.g. ONNX int32_data varints for float16) that only that format reads and writes.
+   */
+  encoding?: string;
+  /** Values already decoded by the reader (small tensors in non-raw encodings). */
+  decoded?: Tensor;
+  /** Why this tensor cannot be written back (e.g. quantized), when it cannot. */
+  readOnlyReason?: string;
+}
+
+export interface FileStamp {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface Checkpoint {
+  path: string;
+  /** The ModelFormat id. */
+  format: string;
+  tensors: TensorEntry[];
+  /** Every file the checkpoint spans (shards, external data), as they were when opened. */
+  files: FileStamp[];
+  /** Things the reader noticed and tolerated (unknown pickle globals, skipped tensors). */
+  warnings: string[];
+  /** A network the file states directly (the JSON network format). */
+  network?: Network;
+  /** Format structure for the graph builders (an ONNX model, a module tree). */
+  structure?: unknown;
+}
+
+export function stampOf(path: string): FileStamp {
+  const s = statSync(path);
+  return { path, size: s.size, mtimeMs: s.mtimeMs };
+}
+
+/** Throws when a file changed since the checkpoint was opened (a training run saving over it). */
+export function assertUnchanged(cp: Checkpoint): void {
+  for (const f of cp.files) {
+    let now: FileStamp;
+    try {
+      now = stampOf(f.path);
+    } catch {
+      throw new ChangedWhileReading(`${f.path}: the file disappeared while it was being read`);
+    }
+    if (now.size !== f.size || now.mtimeMs !== f.mtimeMs) throw new ChangedWhileReading(`${f.path}: the file changed while it was being read`);
+  }
+}
+
+export class ChangedWhileReading extends Error {}
+
+/** Reads [offset, offset + length) of a file. */
+export function readRange(path: string, offset: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  const fd = openSync(path, 'r');
+  try {
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, buf, done, length - done, offset + done);
+      if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${offset + done} (wanted ${length} bytes at ${offset})`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/** Typed-array view of little-endian bytes (copies only when unaligned). */
+export function typedFromBytes(dtype: DType, bytes: Buffer): Tensor['data'] {
+  const size = DTYPE_BYTES[dtype];
+  const aligned = bytes.byteOffset % size === 0 ? bytes : Buffer.from(bytes);
+  const n = aligned.length / size;
+  switch (dtype) {
+    case 'float64':
+      return new Float64Array(aligned.buffer, aligned.byteOffset, n);
+    case 'float32':
+      return new Float32Array(aligned.buffer, aligned.byteOffset, n);
+    default:
+      return new Uint16Array(aligned.buffer, aligned.byteOffset, n);
+  }
+}
+
+export function bytesOf(t: Tensor): Buffer {
+  return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
+/** Loads a float tensor's values; errors name the file and the tensor. */
+export function loadTensor(entry: TensorEntry): Tensor {
+  if (entry.decoded) return entry.decoded;
+  if (!isFloatDType(entry.dtype)) throw new Error(`${entry.file}: tensor ${entry.name} is ${entry.dtype}, not a float type`);
+  if ((entry.encoding ?? 'raw') !== 'raw') throw new Error(`${entry.file}: tensor ${entry.name} uses encoding ${entry.encoding}, which its reader must decode`);
+  const expected = numel(entry.shape) * DTYPE_BYTES[entry.dtype];
+  if (expected !== entry.byteLength) {
+    throw new Error(`${entry.file}: tensor ${entry.name} has shape [${entry.shape.join(', ')}] (${expected} bytes) but ${entry.byteLength} bytes of data`);
+  }
+  return { name: entry.name, dtype: entry.dtype, shape: entry.shape, data: typedFromBytes(entry.dtype, readRange(entry.file, entry.offset, entry.byteLength)) };
+}

@@ -24,6 +24,7 @@ export const SHAPES: Shape[] = [
     build: (s) => mlp({ sizes: [4, 5, 6, 3], seed: s, std: 0.5, activation: (l) => (l === 0 ? prelu([0.1, 0.2, 0.3, -0.2, 0.5]) : identity()) }),
   },
   { name: 'conv net', build: (s) => convNet({ seed: s }) },
+  { name: 'conv net with batchnorm', build: (s) => convNet({ seed: s, batchnorm: true }) },
   { name: 'grouped conv net', build: (s) => convNet({ seed: s, channels: [2, 4, 4], groups: 2, activation: leakyRelu(0.05) }) },
   { name: 'recurrent relu net', build: (s) => rnn({ hidden: 7, seed: s, std: 0.5 }), steps: 4 },
   { name: 'residual + skip', build: (s) => residualNet(s) },

@@ -63,8 +63,8 @@ describe('uniqueness: every schedule reaches the one balanced state', () => {
   const cases = [
     { shape: SHAPES[0], reg: lp(2) },
     { shape: SHAPES[2], reg: lp(1) },
-    { shape: SHAPES[6], reg: lp(2) },
-    { shape: SHAPES[7], reg: REGULARIZERS[4] },
+    { shape: SHAPES.find((s) => s.name === 'recurrent relu net')!, reg: lp(2) },
+    { shape: SHAPES.find((s) => s.name === 'residual + skip')!, reg: REGULARIZERS[4] },
   ];
   for (const { shape, reg } of cases) {
     it(`100 stochastic schedules agree with the fast solver: ${shape.name}, ${reg.label}`, () => {
@@ -116,7 +116,7 @@ describe('BiPU units end with IN = c·OUT', () => {
 
 describe('a recurrent ReLU net converges', () => {
   it('to max relative deficit 1e-10 with Newton-CG, and cyclic balancing agrees', () => {
-    const problem = compile(SHAPES[6].build(8), lp(2));
+    const problem = compile(SHAPES.find((s) => s.name === 'recurrent relu net')!.build(8), lp(2));
     const fast = balance(problem, { tolerance: 1e-10 });
     assert.equal(fast.method, 'newton-cg');
     assert.ok(fast.converged);

@@ -4,7 +4,7 @@
 import { elementReader } from '../tensor/dtype';
 import { stridesOf, type Tensor } from '../tensor/tensor';
 import { homogeneityDegree } from './activation';
-import { groupIndex, tensorIndex, type AxisMap, type Connection, type Network } from './network';
+import { groupIndex, tensorIndex, type AxisMap, type Connection, type Network, type Tie } from './network';
 import type { Regularizer } from './regularizer';
 import { CostStorage, buildCostStorage } from './costStorage';
 
@@ -105,9 +105,9 @@ interface RawBlock {
 }
 
 function blocksOfConnection(net: Network, ci: number, c: Connection, groups: Map<string, number>, tensors: Map<string, Tensor>, groupOffset: number[]): RawBlock[] {
-  const label = c.name ?? c.tensor;
-  const tensor = tensors.get(c.tensor);
-  if (!tensor) throw new Error(`connection ${label}: no tensor named "${c.tensor}"`);
+  const label = c.name ?? c.tensor ?? `${c.from} → ${c.to}`;
+  const tensor = c.tensor === undefined ? undefined : tensors.get(c.tensor);
+  if (!tensor) throw new Error(`connection ${label}: no tensor named "${c.tensor ?? ''}"`);
   const tg = groups.get(c.to);
   if (tg === undefined) throw new Error(`connection ${label}: no group named "${c.to}"`);
   const strides = stridesOf(tensor.shape);
@@ -177,7 +177,10 @@ function tieRoots(net: Network, groups: Map<string, number>, groupOffset: number
     }
     return i;
   };
-  for (const tie of net.ties ?? []) {
+  const skipTies: Tie[] = net.connections
+    .filter((c) => c.kind === 'skip')
+    .map((c) => ({ groups: [c.from ?? '', c.to], reason: `residual add ${c.from} → ${c.to}` }));
+  for (const tie of [...(net.ties ?? []), ...skipTies]) {
     const gs = tie.groups.map((name) => {
       const g = groups.get(name);
       if (g === undefined) throw new Error(`tie (${tie.reason}): no group named "${name}"`);
@@ -267,7 +270,9 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
   }
 
   const raw: RawBlock[] = [];
-  net.connections.forEach((c, ci) => raw.push(...blocksOfConnection(net, ci, c, groups, tensors, groupOffset)));
+  net.connections.forEach((c, ci) => {
+    if (c.kind !== 'skip') raw.push(...blocksOfConnection(net, ci, c, groups, tensors, groupOffset));
+  });
 
   // Dead units: all incoming or all outgoing weights zero (per tie class, self pairs aside).
   const inNZ = new Uint8Array(nUnits);

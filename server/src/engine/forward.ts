@@ -2,9 +2,9 @@
 // is checked against. Supports dense (with flatten), N-d convolutions, biases, and
 // recurrent (delayed) edges over a sequence.
 import { elementReader } from '../tensor/dtype';
-import { stridesOf, type Tensor } from '../tensor/tensor';
+import { stridesOf, tensorValues, type Tensor } from '../tensor/tensor';
 import { activate } from './activation';
-import { groupIndex, tensorIndex, type Connection, type Network } from './network';
+import { groupIndex, tensorIndex, type BatchNorm, type Connection, type Network } from './network';
 
 /** Values of a group at one step: unit-major, unit u at position s is [u·S + s]. */
 export type GroupValues = Float64Array;
@@ -60,7 +60,15 @@ export function forward(net: Network, inputs: Map<string, GroupValues[]>, steps 
       }
       const pre = new Float64Array(group.size * S);
       for (const c of incoming[g]) {
-        const tensor = tensors.get(c.tensor)!;
+        if (c.kind === 'skip') {
+          const src = values.get(c.from!)![t];
+          if (src.length !== pre.length) throw new Error(`skip ${c.from} → ${c.to}: sizes differ`);
+          for (let i = 0; i < pre.length; i++) pre[i] += src[i];
+          continue;
+        }
+        const tensor = tensors.get(c.tensor ?? '')!;
+        const bn = group.batchnorm;
+        if (bn && (c.tensor === bn.mean || c.tensor === bn.beta)) continue;
         if (c.kind === 'bias' || c.from === undefined) {
           addBias(pre, c, tensor, group.size, S);
           continue;
@@ -71,6 +79,7 @@ export function forward(net: Network, inputs: Map<string, GroupValues[]>, steps 
         if (c.kind === 'conv') addConv(pre, c, tensor, group.size, group.spatial ?? [], srcValues, src.size, src.spatial ?? []);
         else addDense(pre, c, tensor, group.size, S, srcValues, src.size, spatialSize(src.spatial));
       }
+      if (group.batchnorm) applyBatchNorm(pre, group.batchnorm, tensors, group.size, S);
       if (group.activation) {
         const act = group.activation;
         for (let u = 0; u < group.size; u++) for (let s = 0; s < S; s++) pre[u * S + s] = activate(act, u, pre[u * S + s]);
@@ -181,5 +190,22 @@ function addConv(pre: Float64Array, c: Connection, tensor: Tensor, tSize: number
         }
       }
     }
+  }
+}
+
+function applyBatchNorm(pre: Float64Array, bn: BatchNorm, tensors: Map<string, Tensor>, size: number, S: number): void {
+  const get = (name: string | undefined, fallback: number): Float64Array => {
+    if (name === undefined) return new Float64Array(size).fill(fallback);
+    const t = tensors.get(name);
+    if (!t) throw new Error(`batchnorm: no tensor named "${name}"`);
+    return tensorValues(t);
+  };
+  const mean = get(bn.mean, 0);
+  const variance = get(bn.variance, 1);
+  const gamma = get(bn.gamma, 1);
+  const beta = get(bn.beta, 0);
+  for (let u = 0; u < size; u++) {
+    const k = gamma[u] / Math.sqrt(variance[u] + bn.eps);
+    for (let s = 0; s < S; s++) pre[u * S + s] = k * (pre[u * S + s] - mean[u]) + beta[u];
   }
 }

@@ -25,6 +25,20 @@ export interface UnitGroup {
   visible?: readonly VisibleUnits[];
   /** Spatial extent of each unit's feature map ([H, W] or [L]); absent for dense units. */
   spatial?: readonly number[];
+  /**
+   * Inference BatchNorm applied to the summed input before the activation:
+   * γ·(x − μ)/√(var + eps) + β. Its μ and β scale with the unit: the network lists them as
+   * bias connections too (μ unregularized), which forward passes read through this instead.
+   */
+  batchnorm?: BatchNorm;
+}
+
+export interface BatchNorm {
+  mean: string;
+  variance: string;
+  gamma?: string;
+  beta?: string;
+  eps: number;
 }
 
 /**
@@ -50,9 +64,13 @@ export interface ConvGeometry {
 export interface Connection {
   /** Name for listings; defaults to the tensor's name. */
   name?: string;
-  /** Name of the weight tensor in Network.tensors. */
-  tensor: string;
-  kind: 'dense' | 'conv' | 'bias';
+  /** Name of the weight tensor in Network.tensors (none for a skip). */
+  tensor?: string;
+  /**
+   * A 'skip' adds the source's values unit by unit (a residual Add: y = x + F(x)); it has no
+   * weights, so its two ends must keep one scale: compiling ties them.
+   */
+  kind: 'dense' | 'conv' | 'bias' | 'skip';
   to: string;
   target: AxisMap;
   /** Source group; absent for a bias (an edge from the constant unit). */

@@ -75,9 +75,11 @@ export interface ConvSpec {
   groups?: number;
   activation?: Activation;
   dtype?: DType;
+  /** An inference BatchNorm after the first conv (its mean and β scale with each channel). */
+  batchnorm?: boolean;
 }
 
-/** Conv(3×3, pad 1) → act → grouped Conv(3×3, stride 2) → act → flatten → Dense → act → Dense. */
+/** Conv(3×3, pad 1) → [BN] → act → grouped Conv(3×3, stride 2) → act → flatten → Dense → act → Dense. */
 export function convNet(spec: ConvSpec = {}): Network {
   const [c0, c1, c2] = spec.channels ?? [2, 4, 4];
   const H = spec.size ?? 6;
@@ -95,17 +97,39 @@ export function convNet(spec: ConvSpec = {}): Network {
     randomTensor('fc.bias', dtype, [8], draw),
     randomTensor('head.weight', dtype, [3, 8], draw),
   ];
+  const bn = spec.batchnorm
+    ? {
+        tensors: [
+          randomTensor('bn1.weight', dtype, [c1], () => 1 + Math.abs(draw())),
+          randomTensor('bn1.bias', dtype, [c1], draw),
+          randomTensor('bn1.running_mean', dtype, [c1], draw),
+          randomTensor('bn1.running_var', dtype, [c1], () => 0.5 + Math.abs(draw())),
+        ],
+        connections: [
+          { tensor: 'bn1.bias', kind: 'bias' as const, to: 'conv1', target: { axis: 0 } },
+          { tensor: 'bn1.running_mean', kind: 'bias' as const, to: 'conv1', target: { axis: 0 }, regularized: false },
+        ],
+      }
+    : { tensors: [], connections: [] };
   return {
-    name: 'conv net',
+    name: spec.batchnorm ? 'conv net with batchnorm' : 'conv net',
     groups: [
       { name: 'image', size: c0, role: 'input', spatial: [H, H] },
-      { name: 'conv1', size: c1, role: 'hidden', activation: act, spatial: [H, H] },
+      {
+        name: 'conv1',
+        size: c1,
+        role: 'hidden',
+        activation: act,
+        spatial: [H, H],
+        ...(spec.batchnorm ? { batchnorm: { mean: 'bn1.running_mean', variance: 'bn1.running_var', gamma: 'bn1.weight', beta: 'bn1.bias', eps: 1e-5 } } : {}),
+      },
       { name: 'conv2', size: c2, role: 'hidden', activation: act, spatial: [H2, H2] },
       { name: 'fc', size: 8, role: 'hidden', activation: act },
       { name: 'head', size: 3, role: 'output' },
     ],
-    tensors,
+    tensors: [...tensors, ...bn.tensors],
     connections: [
+      ...bn.connections,
       { tensor: 'conv1.weight', kind: 'conv', from: 'image', to: 'conv1', target: { axis: 0 }, source: { axis: 1 }, geometry: { pad: [1, 1] } },
       { tensor: 'conv1.bias', kind: 'bias', to: 'conv1', target: { axis: 0 } },
       { tensor: 'conv2.weight', kind: 'conv', from: 'conv1', to: 'conv2', target: { axis: 0 }, source: { axis: 1 }, groups: G, geometry: { stride: [2, 2], pad: [1, 1] } },
@@ -158,12 +182,11 @@ export function rnn(spec: RnnSpec): Network {
 }
 
 /**
- * A residual block and a long skip: x = relu(W0·in + b0); y = x + W2·relu(W1·x + b1) + b2 (x and
- * y tied: they share one scale); out = W3·y + S·h (a skip from the block's hidden layer h).
+ * A residual block and a long skip: x = relu(W0·in + b0); y = x + W2·relu(W1·x + b1) + b2 (the
+ * residual add ties x and y: they share one scale); out = W3·y + S·h (a long skip from h).
  */
 export function residualNet(seed = 1, width = 6, dtype: DType = 'float64'): Network {
   const draw = sampler(seed, 0.4);
-  const eye = makeTensor('skip.identity', dtype, [width, width], Array.from({ length: width * width }, (_, i) => (i % (width + 1) === 0 ? 1 : 0)));
   return {
     name: 'residual block with a long skip',
     groups: [
@@ -180,7 +203,6 @@ export function residualNet(seed = 1, width = 6, dtype: DType = 'float64'): Netw
       randomTensor('b1', dtype, [7], draw),
       randomTensor('w2', dtype, [width, 7], draw),
       randomTensor('b2', dtype, [width], draw),
-      eye,
       randomTensor('w3', dtype, [3, width], draw),
       randomTensor('skip.h', dtype, [3, 7], draw),
     ],
@@ -191,10 +213,9 @@ export function residualNet(seed = 1, width = 6, dtype: DType = 'float64'): Netw
       { tensor: 'b1', kind: 'bias', to: 'h', target: { axis: 0 } },
       { tensor: 'w2', kind: 'dense', from: 'h', to: 'y', target: { axis: 0 }, source: { axis: 1 } },
       { tensor: 'b2', kind: 'bias', to: 'y', target: { axis: 0 } },
-      { tensor: 'skip.identity', kind: 'dense', from: 'x', to: 'y', target: { axis: 0 }, source: { axis: 1 }, regularized: false },
+      { kind: 'skip', from: 'x', to: 'y', target: { axis: 0 } },
       { tensor: 'w3', kind: 'dense', from: 'y', to: 'out', target: { axis: 0 }, source: { axis: 1 } },
       { tensor: 'skip.h', kind: 'dense', from: 'h', to: 'out', target: { axis: 0 }, source: { axis: 1 } },
     ],
-    ties: [{ groups: ['x', 'y'], reason: 'residual add y = x + F(x)' }],
   };
 }

@@ -12,8 +12,6 @@ import { runPaperSchedule, type PaperResult } from './paper';
 import { TOLERANCE } from './targets';
 import { timeOnce, timeRuns } from './timing';
 
-/** Budget of one paper-schedule run: long enough for the autoencoder to converge several times over. */
-export const PAPER_BUDGET_MS = 20_000;
 export const PAPER_MAX_STEPS = 1_000_000;
 
 export interface NetworkResult {
@@ -58,14 +56,14 @@ export function measureCase(c: BenchCase): NetworkResult {
   log(c.name, `${net.name}: built in ${built.ms.toFixed(0)} ms, compiled in ${compiled.ms.toFixed(0)} ms`);
 
   const zeros = new Float64Array(problem.nVars);
-  const pass = timeRuns(() => varStats(problem, zeros), { warmup: 1, minRuns: 5, minTotalMs: 1000, maxRuns: 200 });
+  const pass = timeRuns(() => varStats(problem, zeros), { warmupMs: 200, minRuns: 5, minTotalMs: 1000, maxRuns: 200 });
   log(c.name, `pass ${pass.medianMs.toFixed(2)} ms (median of ${pass.times.length})`);
 
-  const solve = timeRuns(() => balance(problem, { method: 'optimal', tolerance: TOLERANCE }), { warmup: 0, minRuns: 3, minTotalMs: 1500, maxRuns: 20 });
+  const solve = timeRuns(() => balance(problem, { method: 'optimal', tolerance: TOLERANCE }), { warmupMs: 500, minRuns: 3, minTotalMs: 2000, maxRuns: 30 });
   const s = solve.result;
   log(c.name, `solve ${solve.medianMs.toFixed(1)} ms (median of ${solve.times.length}), ${s.method}, ${s.iterations} iterations`);
 
-  const paper = runPaperSchedule(problem, { tolerance: TOLERANCE, seed: SEED, budgetMs: PAPER_BUDGET_MS, maxSteps: PAPER_MAX_STEPS, maxRuns: 3 });
+  const paper = runPaperSchedule(problem, { tolerance: TOLERANCE, seed: SEED, budgetMs: c.paperBudgetMs, maxSteps: PAPER_MAX_STEPS, maxRuns: 3 });
   log(c.name, `paper schedule ${paper.ms.toFixed(0)} ms, ${paper.steps} steps, ${paper.converged ? 'converged' : `capped (${paper.cap})`}`);
 
   return {

@@ -40,7 +40,6 @@ interface OneRun {
 }
 
 function runOnce(problem: Problem, opts: PaperOptions): OneRun {
-  settle();
   const t0 = performance.now();
   let last = t0;
   let slowestEpoch = 0;
@@ -64,6 +63,7 @@ function runOnce(problem: Problem, opts: PaperOptions): OneRun {
 }
 
 export function runPaperSchedule(problem: Problem, opts: PaperOptions): PaperResult {
+  settle();
   const first = runOnce(problem, opts);
   const runs = [first];
   let spent = first.ms;

@@ -23,7 +23,8 @@ export interface Failure {
 
 const mark = (ok: boolean): string => (ok ? '✓' : '✗');
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
-const sci = (x: number): string => x.toExponential(1);
+// Three digits, so that a deficit just under the tolerance (9.996e-8) does not print as 1.0e-7.
+const sci = (x: number): string => x.toExponential(3);
 const mb = (bytes: number): string => (bytes / MB).toFixed(1);
 
 function ms(x: number): string {
@@ -96,16 +97,15 @@ function runCounts(results: readonly NetworkResult[]): string {
 }
 
 function legend(results: readonly NetworkResult[]): string {
-  const budget = results[0] ? results[0].paper.budgetMs / 1000 : 0;
   return [
     'Legend:',
     '- params / weights MB: parameter count and bytes of the weight tensors in their dtype (MB = 2^20 bytes).',
     '- compile ms: `compile(net, lp(2))` (network build and compile are outside every other timing).',
-    '- pass ms: median time of one `varStats(problem, x = 0)`, every unit\'s IN and OUT from the weights (after one warm-up): the unit of work.',
-    `- solve ms: median time of \`balance(problem, { method: 'optimal', tolerance: ${sci(TOLERANCE)} })\`; solve/pass in passes (target ≤ ${SOLVE_PASS_MAX} for layer chains, marked ✓/✗; the RNN uses Newton-CG and has no target).`,
+    '- pass ms: median time of one `varStats(problem, x = 0)`, every unit\'s IN and OUT from the weights (after ≥ 1 warm-up run): the unit of work.',
+    `- solve ms: median time of \`balance(problem, { method: 'optimal', tolerance: ${TOLERANCE.toExponential(0)} })\`; solve/pass in passes (target ≤ ${SOLVE_PASS_MAX} for layer chains, marked ✓/✗; the RNN uses Newton-CG and has no target).`,
     '- iters, method, max rel. deficit, conv: the fast solver\'s result.iterations, result.method, result.maxRelativeDeficitAfter, and converged to the tolerance.',
     `- peak RSS MB: maxRSS of a fresh child process that built, compiled and measured only that network; RSS limit = ${RSS_WEIGHT_FACTOR} × weights + ${RSS_ALLOWANCE_BYTES / MB} MB (the target).`,
-    `- paper ms / steps / conv / deficit: the paper's schedule \`balance(problem, { method: 'layers', tolerance: ${sci(TOLERANCE)}, seed })\` (one random layer per step, per-unit updates), median of up to 3 runs when it converges; otherwise one run stopped by a ${budget} s time budget ("capped") with the deficit it reached.`,
+    `- paper ms / steps / conv / deficit: the paper's schedule \`balance(problem, { method: 'layers', tolerance: ${TOLERANCE.toExponential(0)}, seed })\` (one random layer per step, per-unit updates), median of up to 3 runs when it converges; otherwise one run stopped at its time budget ("capped N s", checked once per epoch) with the deficit it reached.`,
     `- paper/fast: paper ms / solve ms; ">" marks a lower bound (capped run). Target ≥ ${PAPER_SPEEDUP_MIN}× on the autoencoder.`,
     `- Runs: ${runCounts(results)}.`,
   ].join('\n');

@@ -3,7 +3,11 @@
 
 const collect = (globalThis as { gc?: () => void }).gc;
 
-/** Collects earlier garbage (when run with --expose-gc) so that it is not charged to the next run. */
+/**
+ * Collects earlier garbage (when run with --expose-gc) so that it is not charged to what comes
+ * next. Only before a series, never between its runs: on a 2-core machine the concurrent
+ * sweeping a full collection leaves behind slows the next run (a 1 ms pass measured 2 ms).
+ */
 export function settle(): void {
   collect?.();
 }
@@ -16,8 +20,8 @@ export function median(xs: readonly number[]): number {
 }
 
 export interface RunPlan {
-  /** Untimed runs first, so that the timed ones see compiled code and filled caches. */
-  warmup: number;
+  /** Untimed runs first (at least one, more until warmupMs), so that timed runs see optimised code and filled caches. */
+  warmupMs: number;
   minRuns: number;
   /** Small networks are run more often, until this much time is spent or maxRuns is reached. */
   minTotalMs: number;
@@ -31,21 +35,29 @@ export interface Timed<T> {
   result: T;
 }
 
-export function timeOnce<T>(fn: () => T): { ms: number; result: T } {
-  settle();
+function clocked<T>(fn: () => T): { ms: number; result: T } {
   const t0 = performance.now();
   const result = fn();
   return { ms: performance.now() - t0, result };
 }
 
+/** One run from a settled heap: for one-off steps like building and compiling a network. */
+export function timeOnce<T>(fn: () => T): { ms: number; result: T } {
+  settle();
+  return clocked(fn);
+}
+
 export function timeRuns<T>(fn: () => T, plan: RunPlan): Timed<T> {
-  for (let i = 0; i < plan.warmup; i++) fn();
-  const first = timeOnce(fn);
+  settle();
+  const warm = performance.now();
+  do fn();
+  while (performance.now() - warm < plan.warmupMs);
+  const first = clocked(fn);
   const times = [first.ms];
   let result = first.result;
   let total = first.ms;
   while (times.length < plan.minRuns || (total < plan.minTotalMs && times.length < plan.maxRuns)) {
-    const run = timeOnce(fn);
+    const run = clocked(fn);
     times.push(run.ms);
     total += run.ms;
     result = run.result;

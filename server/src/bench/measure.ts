@@ -2,7 +2,7 @@
 // RSS belongs to that network only.
 import { balance } from '../engine/balance';
 import { compile } from '../engine/compile';
-import { varStats } from '../engine/evaluate';
+import { unitStats } from '../engine/evaluate';
 import { parameterCount, type Network } from '../engine/network';
 import { lp } from '../engine/regularizer';
 import { DTYPE_BYTES } from '../tensor/dtype';
@@ -56,7 +56,7 @@ export function measureCase(c: BenchCase): NetworkResult {
   log(c.name, `${net.name}: built in ${built.ms.toFixed(0)} ms, compiled in ${compiled.ms.toFixed(0)} ms`);
 
   const zeros = new Float64Array(problem.nVars);
-  const pass = timeRuns(() => varStats(problem, zeros), { warmupMs: 200, minRuns: 5, minTotalMs: 1000, maxRuns: 200 });
+  const pass = timeRuns(() => unitStats(problem, zeros), { warmupMs: 200, minRuns: 5, minTotalMs: 1000, maxRuns: 200 });
   log(c.name, `pass ${pass.medianMs.toFixed(2)} ms (median of ${pass.times.length})`);
 
   const solve = timeRuns(() => balance(problem, { method: 'optimal', tolerance: TOLERANCE }), { warmupMs: 500, minRuns: 3, minTotalMs: 2000, maxRuns: 30 });

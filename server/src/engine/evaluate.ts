@@ -84,21 +84,27 @@ export function gatherScales(block: Block, alpha: Float64Array, beta: Float64Arr
 }
 
 /**
- * One pass over every cost block: row[a] = Σ_b C_ab β_b and col[b] = Σ_a C_ab α_a, with the
- * products against fixed sides read from cached sums.
+ * One pass over a cost block: row[a] = Σ_b C_ab β_b and col[b] = Σ_a C_ab α_a, each only when
+ * wanted (null otherwise). Products against a fixed side (all ones) come from cached sums.
  */
-export function blockProducts(block: Block, w: BlockWork, wantRow: boolean, wantCol: boolean): { row: Float64Array; col: Float64Array } {
+export function blockProducts(block: Block, w: BlockWork, wantRow: boolean, wantCol: boolean): { row: Float64Array | null; col: Float64Array | null } {
   const needRow = wantRow && !block.srcFixed;
   const needCol = wantCol && !block.tgtFixed;
   if (needRow || needCol) costProducts(block.cost!, needRow ? w.x : null, needCol ? w.y : null, w.row, w.col);
-  return { row: needRow ? w.row : rowOnes(block), col: needCol ? w.col : colOnes(block) };
+  return {
+    row: wantRow ? (needRow ? w.row : rowOnes(block)) : null,
+    col: wantCol ? (needCol ? w.col : colOnes(block)) : null,
+  };
 }
 
 /** Per-block results of a stats pass that later steps reuse without another pass. */
 export interface BlockPass {
-  /** Copies of row (C·β) and col (Cᵀ·α) at the pass's x. */
+  /** row = C·β and col = Cᵀ·α at the pass's x (zeros for a side with no variable). */
   row: Float64Array;
   col: Float64Array;
+  /** The parts of row and col over variable columns and variable rows only. */
+  rowVar: Float64Array;
+  colVar: Float64Array;
   alphaRows: Float64Array;
   betaCols: Float64Array;
   /**
@@ -153,14 +159,24 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
     const w = blockWork(block);
     gatherScales(block, alpha, beta, w);
     const { t: tIdx, s: sIdx, pairs: sp } = ends(block, level);
-    const { row, col } = blockProducts(block, w, true, true);
-    for (let a = 0; a < tIdx.length; a++) {
-      const v = w.y[a] * row[a];
-      st.R += v;
-      if (tIdx[a] >= 0) st.inFlux[tIdx[a]] += v;
+    // Per variable, a side without variables needs no product: its sums feed only R, which
+    // the other side's product (or a cached sum) gives as well.
+    const perUnit = level === 'unit';
+    let { row, col } = blockProducts(block, w, perUnit || !block.tgtFixed, perUnit || !block.srcFixed);
+    if (!row && !col) row = rowOnes(block);
+    if (row) {
+      for (let a = 0; a < tIdx.length; a++) {
+        const v = w.y[a] * row[a];
+        st.R += v;
+        if (tIdx[a] >= 0) st.inFlux[tIdx[a]] += v;
+      }
+    } else {
+      for (let b = 0; b < sIdx.length; b++) st.R += w.x[b] * col![b];
     }
-    for (let b = 0; b < sIdx.length; b++) {
-      if (sIdx[b] >= 0) st.outFlux[sIdx[b]] += w.x[b] * col[b];
+    if (col) {
+      for (let b = 0; b < sIdx.length; b++) {
+        if (sIdx[b] >= 0) st.outFlux[sIdx[b]] += w.x[b] * col[b];
+      }
     }
     for (let i = 0; i < sp.length; i += 2) {
       const a = sp[i];
@@ -171,35 +187,50 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
       st.outFlux[k] -= v;
       st.selfFlux[k] += v;
     }
-    if (keep) st.blocks!.push({ row: Float64Array.from(row), col: Float64Array.from(col), alphaRows: Float64Array.from(w.y), betaCols: Float64Array.from(w.x), totals: splitTotals(block, w, row) });
+    if (keep) st.blocks!.push(keepPass(block, w, row, col));
   }
   return st;
 }
 
-function splitTotals(block: Block, w: BlockWork, row: Float64Array): [number, number, number, number] {
+/** Row sums over variable columns and column sums over variable rows (extra products only where a side is mixed). */
+function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Float64Array | null): BlockPass {
   const { tVar, sVar } = block;
-  // Row sums over variable columns only; equal to row when every column is a variable.
+  const nT = tVar.length;
+  const nS = sVar.length;
+  const r = row ? Float64Array.from(row) : new Float64Array(nT);
+  const c = col ? Float64Array.from(col) : new Float64Array(nS);
   let rowVar: Float64Array;
-  if (block.srcFixed) rowVar = new Float64Array(tVar.length);
-  else if (sVar.every((v) => v >= 0)) rowVar = row;
+  if (block.srcFixed || !row) rowVar = new Float64Array(nT);
+  else if (sVar.every((v) => v >= 0)) rowVar = r;
   else {
-    const masked = Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0));
-    rowVar = new Float64Array(tVar.length);
-    costProducts(block.cost!, masked, null, rowVar, w.col);
+    rowVar = new Float64Array(nT);
+    costProducts(block.cost!, Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0)), null, rowVar, w.col);
   }
-  const t: [number, number, number, number] = [0, 0, 0, 0];
-  for (let a = 0; a < tVar.length; a++) {
-    const rv = w.y[a] * rowVar[a];
-    const rf = w.y[a] * row[a] - rv;
-    if (tVar[a] >= 0) {
-      t[0] += rv;
-      t[1] += rf;
-    } else {
-      t[2] += rv;
-      t[3] += rf;
+  let colVar: Float64Array;
+  if (block.tgtFixed || !col) colVar = new Float64Array(nS);
+  else if (tVar.every((v) => v >= 0)) colVar = c;
+  else {
+    colVar = new Float64Array(nS);
+    costProducts(block.cost!, null, Float64Array.from(tVar, (v, a) => (v >= 0 ? w.y[a] : 0)), w.row, colVar);
+  }
+  const totals: [number, number, number, number] = [0, 0, 0, 0];
+  if (row) {
+    for (let a = 0; a < nT; a++) {
+      const rv = w.y[a] * rowVar[a];
+      const rf = w.y[a] * r[a] - rv;
+      if (tVar[a] >= 0) {
+        totals[0] += rv;
+        totals[1] += rf;
+      } else {
+        totals[2] += rv;
+        totals[3] += rf;
+      }
     }
+  } else {
+    // Every row is fixed: split the block's cost by column.
+    for (let b = 0; b < nS; b++) totals[sVar[b] >= 0 ? 2 : 3] += w.x[b] * c[b];
   }
-  return t;
+  return { row: r, col: c, rowVar, colVar, alphaRows: Float64Array.from(w.y), betaCols: Float64Array.from(w.x), totals };
 }
 
 /** e^{x} and e^{-c·x}: the factors on |w| of edges into and out of each variable. */

@@ -3,7 +3,7 @@
 // when no edge joins two of its variables (one colour of a red-black layer ordering).
 import type { Problem } from './compile';
 import type { CoarseSpace } from './coarse';
-import { alphaOf, betaOf, blockProducts, blockWork, costAt, gatherScales } from './evaluate';
+import { alphaOf, betaOf, blockProducts, blockWork, costAt, gatherScales, type BlockPass } from './evaluate';
 
 export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Array, inPhase: Uint8Array): void {
   const p = problem.regularizer.power;
@@ -22,8 +22,8 @@ export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Arr
     gatherScales(block, alpha, beta, w);
     const { row, col } = blockProducts(block, w, wantRow, wantCol);
     const { tVar, sVar, selfPairs } = block;
-    if (wantRow) for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) pin[tVar[a]] += row[a];
-    if (wantCol) for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) pout[sVar[b]] += col[b];
+    if (row) for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) pin[tVar[a]] += row[a];
+    if (col) for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) pout[sVar[b]] += col[b];
     for (let k = 0; k < selfPairs.length; k += 2) {
       const a = selfPairs[k];
       const b = selfPairs[k + 1];
@@ -32,11 +32,42 @@ export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Arr
       if (wantCol) pout[sVar[b]] -= c * w.y[a];
     }
   });
+  setOptimal(problem, space, x, inPhase, pin, pout, p);
+}
+
+function setOptimal(problem: Problem, space: CoarseSpace, x: Float64Array, inPhase: Uint8Array, pin: Float64Array, pout: Float64Array, p: number): void {
   for (let v = 0; v < problem.nVars; v++) {
     if (inPhase[space.of[v]] !== 1 || !(pin[v] > 0) || !(pout[v] > 0)) continue;
     const c = problem.degree[v];
     x[v] = Math.log((c * pout[v]) / pin[v]) / (p * (1 + c));
   }
+}
+
+/**
+ * The same update right after a coarse step y, without reading any weight: the stats pass
+ * kept each block's products, and the coarse step multiplied every variable column of a
+ * block by one factor (its layer's), and every variable row by another.
+ */
+export function updateLayersFromPass(problem: Problem, space: CoarseSpace, x: Float64Array, inPhase: Uint8Array, pass: BlockPass[], y: Float64Array): void {
+  const p = problem.regularizer.power!;
+  const pin = new Float64Array(problem.nVars);
+  const pout = new Float64Array(problem.nVars);
+  problem.blocks.forEach((block, i) => {
+    const t = space.blockTarget[i];
+    const s = space.blockSource[i];
+    const bp = pass[i];
+    const { tVar, sVar } = block;
+    if (t >= 0 && inPhase[t] === 1) {
+      // β of variable columns moved by e^{−p·c·y_s}; fixed columns did not.
+      const f = s >= 0 ? Math.exp(-p * space.degree[s] * y[s]) : 1;
+      for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) pin[tVar[a]] += bp.rowVar[a] * f + (bp.row[a] - bp.rowVar[a]);
+    }
+    if (s >= 0 && inPhase[s] === 1) {
+      const f = t >= 0 ? Math.exp(p * y[t]) : 1;
+      for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) pout[sVar[b]] += bp.colVar[b] * f + (bp.col[b] - bp.colVar[b]);
+    }
+  });
+  setOptimal(problem, space, x, inPhase, pin, pout, p);
 }
 
 /** A two-colouring of the layers when no block joins two layers of one colour (or a layer to itself). */

@@ -4,7 +4,7 @@
 import type { Problem } from './compile';
 import { applyCoarse, coarseSpace, solveCoarse } from './coarse';
 import { maxOf, relativeDeficits, varStats } from './evaluate';
-import { twoColouring, updateLayers } from './groupUpdate';
+import { twoColouring, updateLayers, updateLayersFromPass } from './groupUpdate';
 import { DEFAULT_TOLERANCE, type SolveOptions, type SolveResult } from './solverTypes';
 
 /** Whether the red-black solver applies: a single power, one layer per block side, two colours. */
@@ -53,10 +53,17 @@ export function solveRedBlack(problem: Problem, x0: Float64Array, opts: RedBlack
     }
     if (iterations >= maxIt) break;
     iterations++;
-    if (useCoarse) applyCoarse(space, x, solveCoarse(space, st.blocks!, p));
-    updateLayers(problem, space, x, red);
+    if (useCoarse) {
+      // The red update reuses the stats pass's products: one pass per iteration saved.
+      const y = solveCoarse(space, st.blocks!, p);
+      applyCoarse(space, x, y);
+      updateLayersFromPass(problem, space, x, red, st.blocks!, y);
+    } else {
+      updateLayers(problem, space, x, red);
+      passes += 1;
+    }
     updateLayers(problem, space, x, black);
-    passes += 2;
+    passes += 1;
   }
   return {
     x,

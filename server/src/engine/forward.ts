@@ -4,7 +4,7 @@
 import { elementReader } from '../tensor/dtype';
 import { stridesOf, tensorValues, type Tensor } from '../tensor/tensor';
 import { activate } from './activation';
-import { groupIndex, tensorIndex, type BatchNorm, type Connection, type Network } from './network';
+import { groupIndex, tensorIndex, type BatchNorm, type Connection, type Network, type Pool } from './network';
 
 /** Values of a group at one step: unit-major, unit u at position s is [u·S + s]. */
 export type GroupValues = Float64Array;
@@ -51,7 +51,7 @@ export function forward(net: Network, inputs: Map<string, GroupValues[]>, steps 
   for (let t = 0; t < steps; t++) {
     for (const g of order) {
       const group = net.groups[g];
-      const S = spatialSize(group.spatial);
+      const S = spatialSize(group.pool ? group.pool.inputSpatial : group.spatial);
       if (group.role === 'input') {
         const v = inputs.get(group.name)?.[t];
         if (!v || v.length !== group.size * S) throw new Error(`input ${group.name}: expected ${group.size * S} values at step ${t}`);
@@ -76,7 +76,7 @@ export function forward(net: Network, inputs: Map<string, GroupValues[]>, steps 
         const src = net.groups[gi.get(c.from)!];
         const hist = values.get(c.from)!;
         const srcValues = c.delay ? (t > 0 ? hist[t - 1] : new Float64Array(src.size * spatialSize(src.spatial))) : hist[t];
-        if (c.kind === 'conv') addConv(pre, c, tensor, group.size, group.spatial ?? [], srcValues, src.size, src.spatial ?? []);
+        if (c.kind === 'conv') addConv(pre, c, tensor, group.size, (group.pool ? group.pool.inputSpatial : group.spatial) ?? [], srcValues, src.size, src.spatial ?? []);
         else addDense(pre, c, tensor, group.size, S, srcValues, src.size, spatialSize(src.spatial));
       }
       if (group.batchnorm) applyBatchNorm(pre, group.batchnorm, tensors, group.size, S);
@@ -84,10 +84,45 @@ export function forward(net: Network, inputs: Map<string, GroupValues[]>, steps 
         const act = group.activation;
         for (let u = 0; u < group.size; u++) for (let s = 0; s < S; s++) pre[u * S + s] = activate(act, u, pre[u * S + s]);
       }
-      values.get(group.name)!.push(pre);
+      values.get(group.name)!.push(group.pool ? pool(pre, group.size, group.pool, group.spatial ?? []) : pre);
     }
   }
   return values;
+}
+
+/** Max or average pooling of each unit's map, windows clipped at the edges (no padding). */
+function pool(values: Float64Array, size: number, p: Pool, outSpatial: readonly number[]): Float64Array {
+  const inS = p.inputSpatial;
+  const stride = p.stride ?? p.kernel;
+  const nd = inS.length;
+  const outN = spatialSize(outSpatial);
+  const inN = spatialSize(inS);
+  const kN = spatialSize(p.kernel);
+  const inStr = stridesOf(inS);
+  const outStr = stridesOf(outSpatial);
+  const kStr = stridesOf(p.kernel);
+  const out = new Float64Array(size * outN);
+  for (let u = 0; u < size; u++) {
+    for (let q = 0; q < outN; q++) {
+      let acc = p.kind === 'max' ? -Infinity : 0;
+      let count = 0;
+      for (let k = 0; k < kN; k++) {
+        let idx = 0;
+        let inside = true;
+        for (let d = 0; d < nd; d++) {
+          const pos = (Math.floor(q / outStr[d]) % outSpatial[d]) * stride[d] + (Math.floor(k / kStr[d]) % p.kernel[d]);
+          if (pos >= inS[d]) inside = false;
+          idx += pos * inStr[d];
+        }
+        if (!inside) continue;
+        const v = values[u * inN + idx];
+        acc = p.kind === 'max' ? Math.max(acc, v) : acc + v;
+        count++;
+      }
+      out[u * outN + q] = p.kind === 'max' ? acc : acc / count;
+    }
+  }
+  return out;
 }
 
 function addBias(pre: Float64Array, c: Connection, tensor: Tensor, size: number, S: number): void {

@@ -31,6 +31,17 @@ export interface UnitGroup {
    * bias connections too (μ unregularized), which forward passes read through this instead.
    */
   batchnorm?: BatchNorm;
+  /** Pooling after the activation (max or average over windows): it passes a positive scale through. */
+  pool?: Pool;
+}
+
+export interface Pool {
+  kind: 'max' | 'avg';
+  kernel: readonly number[];
+  /** Default: the kernel. */
+  stride?: readonly number[];
+  /** The feature map size before pooling; `spatial` is the size after. */
+  inputSpatial: readonly number[];
 }
 
 export interface BatchNorm {

@@ -1,15 +1,39 @@
-// From a checkpoint to the network the engine balances: the file's own graph where it has
-// one, else a manifest or naming conventions. One builder per kind of structure.
+// From a checkpoint to the network the engine balances: the file's own network or graph where
+// it has one, else a sidecar manifest, else naming conventions. One builder per structure.
 import type { Network } from '../engine/network';
 import type { Checkpoint } from '../formats/checkpoint';
+import { proposeTopology, type ModuleHint } from './conventions';
+import { topologyToNetwork } from './layerSpec';
+import { readManifestFor } from './manifest';
 
 export interface BuiltNetwork {
   network: Network;
-  /** Facts the builder inferred or could not, for listings and reports. */
+  /** Where the topology came from, and what was inferred or could not be. */
   notes: string[];
 }
 
-export function buildNetwork(cp: Checkpoint): BuiltNetwork {
+export interface BuildOptions {
+  /** Activation for hidden layers whose activation the file does not state (a setting). */
+  defaultActivation?: string;
+  /** Builders for formats with their own graphs, keyed by format id. */
+  graphBuilders?: Record<string, (cp: Checkpoint) => BuiltNetwork>;
+  /** Module list of a pickled nn.Module, when the reader found one. */
+  moduleHints?: (cp: Checkpoint) => ModuleHint[];
+}
+
+export function buildNetwork(cp: Checkpoint, opts: BuildOptions = {}): BuiltNetwork {
   if (cp.network) return { network: cp.network, notes: [] };
-  throw new Error(`${cp.path}: no network can be built from a ${cp.format} file yet`);
+  const own = opts.graphBuilders?.[cp.format];
+  if (own) return own(cp);
+  const manifest = readManifestFor(cp.path);
+  const topo = manifest ?? proposeTopology(cp, opts.moduleHints?.(cp) ?? []);
+  if (!topo) {
+    throw new Error(`${cp.path}: no layers could be recognised from the tensor names; describe them in a manifest (${cp.path}.synbal.json)`);
+  }
+  try {
+    return { network: topologyToNetwork(cp, topo, { defaultActivation: opts.defaultActivation }), notes: topo.notes };
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith(cp.path) || msg.startsWith(topo.source) ? msg : `${cp.path}: ${msg}`);
+  }
 }

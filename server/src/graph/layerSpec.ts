@@ -29,12 +29,14 @@ export interface LayerSpec {
   activationSource?: string;
   /** Tensor of per-channel PReLU slopes (with activation "prelu"). */
   prelu?: string;
-  /** The layer feeding this one: default the previous layer; "input" for the network input. */
+  /** The layer feeding this one: default the previous layer; "input" (or "input:NAME") for a network input. */
   input?: string;
   /** This layer's sum also adds that layer's output (a residual add): their units share a scale. */
   residualFrom?: string;
   /** The layer's outputs cannot be scaled, and why (e.g. they form a residual stream). */
   visibleReason?: string;
+  /** Pooling after the activation (conv layers). */
+  pool?: { kind: 'max' | 'avg'; kernel: number[]; stride?: number[] };
 }
 
 export interface Topology {
@@ -93,21 +95,28 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
   const groups: UnitGroup[] = [];
   const connections: Connection[] = [];
   const size = new Map<string, { units: number; perUnit: number }>();
-  let inputMade = false;
+  // Feature-map sizes, known when the input's spatial size is stated (needed by forward passes).
+  const spatial = new Map<string, number[] | undefined>([['input', topo.inputSpatial]]);
+  let inputs = 0;
   topo.layers.forEach((l, i) => {
     const w = load(l.weight, l.name);
     const { out, in: fin } = featureCounts(l, w.shape);
     const src = l.input ?? (i === 0 ? 'input' : topo.layers[i - 1].name);
-    if (src === 'input' && !inputMade) {
-      const channels = l.kind === 'conv' ? fin : fin;
-      groups.unshift({ name: 'input', size: channels, role: 'input', ...(l.kind === 'conv' && topo.inputSpatial ? { spatial: topo.inputSpatial } : {}) });
-      size.set('input', { units: channels, perUnit: 1 });
-      inputMade = true;
+    // "input" (or "input:NAME" for a network with several inputs) is a network input.
+    if ((src === 'input' || src.startsWith('input:')) && !size.has(src)) {
+      groups.splice(inputs++, 0, { name: src, size: fin, role: 'input', ...(l.kind === 'conv' && topo.inputSpatial ? { spatial: topo.inputSpatial } : {}) });
+      size.set(src, { units: fin, perUnit: 1 });
+      if (!spatial.has(src)) spatial.set(src, topo.inputSpatial);
     }
     const from = size.get(src);
     if (!from) throw new Error(`${topo.source}: layer ${l.name} reads "${src}", which is not an earlier layer`);
+    const convOut = l.kind === 'conv' ? convOutput(spatial.get(src), w.shape, l) : undefined;
+    const pooled = convOut && l.pool ? poolOutput(convOut, l.pool) : convOut;
+    spatial.set(l.name, pooled);
     const isLast = !consumed.has(l.name);
     const group: UnitGroup = { name: l.name, size: out, role: isLast ? 'output' : 'hidden' };
+    if (pooled) group.spatial = pooled;
+    if (l.pool && convOut) group.pool = { kind: l.pool.kind, kernel: l.pool.kernel, stride: l.pool.stride, inputSpatial: convOut };
     if (!isLast) {
       const act = l.activation ?? opts.defaultActivation;
       if (act !== undefined) {
@@ -152,4 +161,16 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
     }
   });
   return { name: cp.path, groups, tensors: [...tensors.values()], connections };
+}
+
+/** Output size of a conv over a map of the given size (PyTorch's formula, dilation 1). */
+function convOutput(input: number[] | undefined, shape: readonly number[], l: LayerSpec): number[] | undefined {
+  if (!input) return undefined;
+  const kernel = l.layout === 'in-out' ? shape.slice(0, shape.length - 2) : shape.slice(2);
+  if (kernel.length !== input.length) throw new Error(`layer ${l.name}: a ${kernel.length}-d kernel over a ${input.length}-d input`);
+  return input.map((d, i) => Math.floor((d + 2 * (l.padding?.[i] ?? 0) - kernel[i]) / (l.stride?.[i] ?? 1)) + 1);
+}
+
+function poolOutput(input: number[], p: NonNullable<LayerSpec['pool']>): number[] {
+  return input.map((d, i) => Math.floor((d - p.kernel[i]) / (p.stride?.[i] ?? p.kernel[i])) + 1);
 }

@@ -8,6 +8,11 @@ import { describe, it } from 'node:test';
 import { main } from '../../server/src/cli';
 import { parseNetworkJson } from '../../server/src/formats/networkJson';
 import { compareFunctions } from '../../server/src/engine/verify';
+import Ajv2020 from 'ajv/dist/2020';
+
+const SCHEMAS = join(__dirname, '..', '..', 'server', 'schemas');
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const validateReport = ajv.compile(JSON.parse(readFileSync(join(SCHEMAS, 'report.schema.json'), 'utf8')));
 
 const EXAMPLE = join(__dirname, '..', '..', 'server', 'examples', 'mlp.json');
 
@@ -32,13 +37,49 @@ describe('synbal check', () => {
     assert.match(r.out, /32 of 32 balanceable units are out of balance/);
   });
 
-  it('json output carries layers, totals and R', () => {
+  it('json output carries layers, totals and R, and follows the schema', () => {
     const r = run(['check', EXAMPLE, '--format', 'json', '--p', '1']);
     const doc = JSON.parse(r.out);
+    assert.ok(validateReport(doc), JSON.stringify(validateReport.errors));
     assert.equal(doc.regularizer, 'L1');
     assert.equal(doc.layers.length, 4);
     assert.equal(doc.totals.balanceableUnits, 32);
     assert.ok(doc.R > 0);
+  });
+});
+
+describe('synbal check --format sarif', () => {
+  it('has one result per unbalanced unit up to the cap, then one for the layer, and notes for visible units', () => {
+    const dir = scratch();
+    const big = join(dir, 'wide.json');
+    assert.equal(run(['example', 'autoencoder', '-o', big]).code, 0);
+    const r = run(['check', big, '--format', 'sarif']);
+    assert.equal(r.code, 1);
+    const sarif = JSON.parse(r.out);
+    assert.equal(sarif.version, '2.1.0');
+    const results = sarif.runs[0].results;
+    const perUnit = results.filter((x: { ruleId: string }) => x.ruleId === 'SB001');
+    const perLayer = results.filter((x: { ruleId: string }) => x.ruleId === 'SB002');
+    // Five hidden layers (200, 100, 50, 100, 200 units): 25 listed each, the rest summarised.
+    assert.equal(perUnit.length, 5 * 25);
+    assert.equal(perLayer.length, 5);
+    assert.equal(perUnit[0].locations[0].logicalLocations[0].fullyQualifiedName.split('#')[0], 'h1');
+    assert.match(perLayer[0].message.text, /h1: 175 more units out of balance/);
+    assert.deepEqual(sarif.runs[0].tool.driver.rules.map((x: { id: string }) => x.id), ['SB001', 'SB002', 'SB003']);
+  });
+
+  it('reports visible units as notes, and nothing else for a balanced file', () => {
+    const dir = scratch();
+    const file = join(dir, 'mlp.json');
+    const net = JSON.parse(readFileSync(file, 'utf8'));
+    net.groups[1].activation = 'tanh';
+    writeFileSync(file, JSON.stringify(net));
+    assert.equal(run(['balance', file, '--in-place']).code, 0);
+    const r = run(['check', file, '--format', 'sarif']);
+    assert.equal(r.code, 0);
+    const results = JSON.parse(r.out).runs[0].results;
+    assert.deepEqual(results.map((x: { ruleId: string }) => x.ruleId), ['SB003']);
+    assert.match(results[0].message.text, /h1: 16 units cannot be balanced: activation tanh is not positively homogeneous/);
   });
 });
 
@@ -78,6 +119,7 @@ describe('synbal balance', () => {
     assert.ok(unit.scales.h2.every((v: number) => v === 1));
     const s = run(['balance', join(dir, 'mlp.json'), '--method', 'stochastic', '--seed', '4', '--format', 'json', '-o', join(dir, 's.json')]);
     const doc = JSON.parse(s.out);
+    assert.ok(validateReport(doc), JSON.stringify(validateReport.errors));
     assert.equal(doc.method, 'stochastic');
     assert.ok(doc.converged && doc.maxRelativeDeficitAfter <= 1e-7);
   });

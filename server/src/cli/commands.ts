@@ -17,6 +17,7 @@ import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
 import { buildNetwork } from '../graph/build';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
+import { toSarif } from './sarif';
 
 export interface Io {
   out: (text: string) => void;
@@ -33,9 +34,9 @@ function regularizerOf(args: ParsedArgs): Regularizer {
   return r !== undefined ? parseRegularizer(r) : lp(p ?? 2);
 }
 
-function formatOf(args: ParsedArgs): 'text' | 'json' {
+function formatOf(args: ParsedArgs, allowed: readonly string[] = ['text', 'json']): string {
   const f = flagString(args, 'format') ?? 'text';
-  if (f !== 'text' && f !== 'json') throw new Error(`--format must be text or json, got "${f}"`);
+  if (!allowed.includes(f)) throw new Error(`--format must be ${allowed.join(', ')}, got "${f}"`);
   return f;
 }
 
@@ -53,12 +54,14 @@ interface Opened {
   format: ModelFormat;
   checkpoint: Checkpoint;
   network: Network;
+  notes: string[];
 }
 
-function open(file: string | undefined): Opened {
+function open(file: string | undefined, args: ParsedArgs): Opened {
   if (!file) throw new Error('which file? (give a model file path)');
   const { format, checkpoint } = openModel(file);
-  return { file, format, checkpoint, network: buildNetwork(checkpoint).network };
+  const built = buildNetwork(checkpoint, { defaultActivation: flagString(args, 'activation') });
+  return { file, format, checkpoint, network: built.network, notes: [...checkpoint.warnings, ...built.notes] };
 }
 
 function compileFor(o: Opened, reg: Regularizer): Problem {
@@ -70,8 +73,8 @@ function compileFor(o: Opened, reg: Regularizer): Problem {
 }
 
 export function inspect(args: ParsedArgs, io: Io): number {
-  checkFlags(args, ['format']);
-  const o = open(args.positional[0]);
+  checkFlags(args, ['format', 'activation']);
+  const o = open(args.positional[0], args);
   const problem = compileFor(o, lp(2));
   const net = o.network;
   const info = {
@@ -87,6 +90,7 @@ export function inspect(args: ParsedArgs, io: Io): number {
     tensors: net.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
     connections: net.connections.length,
     ties: (net.ties ?? []).map((t) => ({ groups: t.groups, reason: t.reason })),
+    notes: o.notes,
   };
   if (formatOf(args) === 'json') {
     io.out(JSON.stringify(info, null, 2) + '\n');
@@ -97,23 +101,26 @@ export function inspect(args: ParsedArgs, io: Io): number {
   lines.push('', 'tensors:');
   for (const t of info.tensors) lines.push(`  ${t.name.padEnd(20)} ${t.dtype.padEnd(9)} [${t.shape.join(', ')}]`);
   for (const t of info.ties) lines.push('', `tie: ${t.groups.join(' = ')} (${t.reason})`);
+  if (info.notes.length) lines.push('', 'notes:', ...info.notes.map((n) => `  ${n}`));
   io.out(lines.join('\n') + '\n');
   return 0;
 }
 
 export function check(args: ParsedArgs, io: Io): number {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format']);
-  const o = open(args.positional[0]);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'activation']);
+  const format = formatOf(args, ['text', 'json', 'sarif']);
+  const o = open(args.positional[0], args);
   const problem = compileFor(o, regularizerOf(args));
   const a = analyze(problem, undefined, { tolerance: flagNumber(args, 'tolerance') ?? 1e-7, skipPredictions: true });
-  const info = { file: o.file, format: o.format.id };
-  io.out(formatOf(args) === 'json' ? JSON.stringify(analysisJson(info, a), null, 2) + '\n' : renderAnalysisText(info, a));
+  const info = { file: o.file, format: o.format.id, notes: o.notes };
+  if (format === 'sarif') io.out(JSON.stringify(toSarif(o.file, a, process.env.SYNBAL_VERSION ?? 'dev'), null, 2) + '\n');
+  else io.out(format === 'json' ? JSON.stringify(analysisJson(info, a), null, 2) + '\n' : renderAnalysisText(info, a));
   return a.unbalanced > 0 ? 1 : 0;
 }
 
 export function balanceCommand(args: ParsedArgs, io: Io): number {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force']);
-  const o = open(args.positional[0]);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation']);
+  const o = open(args.positional[0], args);
   const reg = regularizerOf(args);
   const problem = compileFor(o, reg);
   const method = (flagString(args, 'method') ?? 'optimal') as Method;

@@ -17,6 +17,7 @@ function table(rows: string[][]): string {
 export interface FileInfo {
   file: string;
   format: string;
+  notes?: string[];
 }
 
 export function renderAnalysisText(info: FileInfo, a: Analysis): string {
@@ -33,13 +34,15 @@ export function renderAnalysisText(info: FileInfo, a: Analysis): string {
       : a.unbalanced === 0
         ? `all ${a.balanceable} balanceable units are within the tolerance`
         : `${a.unbalanced} of ${a.balanceable} balanceable units are out of balance (worst relative deficit ${fmt(a.maxRelativeDeficit)})`;
-  return [head, '', table(rows), ...(notes.length ? ['', ...notes] : []), '', `R = ${fmt(a.R)}, network deficit Σ(IN−OUT)² = ${fmt(a.totalDeficit)}; ${verdict}.`].join('\n') + '\n';
+  const fileNotes = (info.notes ?? []).map((n) => `note: ${n}`);
+  return [head, ...fileNotes, '', table(rows), ...(notes.length ? ['', ...notes] : []), '', `R = ${fmt(a.R)}, network deficit Σ(IN−OUT)² = ${fmt(a.totalDeficit)}; ${verdict}.`].join('\n') + '\n';
 }
 
 export function analysisJson(info: FileInfo, a: Analysis): object {
   return {
     file: info.file,
     format: info.format,
+    notes: info.notes ?? [],
     regularizer: a.regularizer,
     tolerance: a.tolerance,
     parameters: a.parameters,

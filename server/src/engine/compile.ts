@@ -6,7 +6,8 @@ import { stridesOf, type Tensor } from '../tensor/tensor';
 import { homogeneityDegree } from './activation';
 import { groupIndex, tensorIndex, type AxisMap, type Connection, type Network, type Tie } from './network';
 import type { Regularizer } from './regularizer';
-import { CostStorage, buildCostStorage } from './costStorage';
+import { buildCostStorage, costProducts, type CostStorage } from './costStorage';
+import { costAt, primeOnes } from './evaluate';
 
 export type UnitStatus = 'balanceable' | 'visible' | 'fixed' | 'dead';
 
@@ -274,23 +275,35 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
     if (c.kind !== 'skip') raw.push(...blocksOfConnection(net, ci, c, groups, tensors, groupOffset));
   });
 
-  // Dead units: all incoming or all outgoing weights zero (per tie class, self pairs aside).
-  const inNZ = new Uint8Array(nUnits);
-  const outNZ = new Uint8Array(nUnits);
-  for (const rb of raw) {
-    if (!rb.regularized) continue;
-    markNonzero(rb, root, inNZ, outNZ);
-  }
-  for (let i = 0; i < nUnits; i++) {
-    const r = root[i];
-    if (inNZ[i]) inNZ[r] = 1;
-    if (outNZ[i]) outNZ[r] = 1;
-  }
+  // Costs of every block, and in the same pass their row and column sums at Λ = 1: the dead
+  // units come from those, and later passes reuse them for sides that never scale.
+  const storage = raw.map((rb) =>
+    !rb.regularized ? {} : regularizer.power !== undefined ? { cost: buildCostStorage(rb.layout, regularizer.power) } : { absw: absoluteWeights(rb.layout) },
+  );
+  const ones = raw.map((rb, i) => onesSums(rb.layout, storage[i]));
+
+  // Dead units: all incoming or all outgoing weights zero (per tie class, its inner edges aside).
+  const inSum = new Float64Array(nUnits);
+  const outSum = new Float64Array(nUnits);
+  raw.forEach((rb, i) => {
+    const s = ones[i];
+    if (!s) return;
+    rb.tUnit.forEach((u, a) => (inSum[root[u]] += s.row[a]));
+    rb.sUnit.forEach((u, b) => u >= 0 && (outSum[root[u]] += s.col[b]));
+    const inner = sharedEnds(Int32Array.from(rb.tUnit, (u) => root[u]), Int32Array.from(rb.sUnit, (u) => (u >= 0 ? root[u] : -1)));
+    for (let k = 0; k < inner.length; k += 2) {
+      const a = inner[k];
+      const b = inner[k + 1];
+      const v = s.at(a, b);
+      inSum[root[rb.tUnit[a]]] -= v;
+      outSum[root[rb.tUnit[a]]] -= v;
+    }
+  });
   for (let i = 0; i < nUnits; i++) {
     const r = root[i];
     if (units[i].status !== 'balanceable') continue;
-    if (!inNZ[r] || !outNZ[r]) {
-      units[i] = { status: 'dead', reason: !inNZ[r] ? 'all incoming weights are zero' : 'all outgoing weights are zero' };
+    if (!(inSum[r] > 0) || !(outSum[r] > 0)) {
+      units[i] = { status: 'dead', reason: !(inSum[r] > 0) ? 'all incoming weights are zero' : 'all outgoing weights are zero' };
     }
   }
   for (let i = 0; i < nUnits; i++) {
@@ -325,7 +338,7 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
     }
   }
 
-  const blocks: Block[] = raw.map((rb) => {
+  const blocks: Block[] = raw.map((rb, i) => {
     const tVar = rb.tUnit.map((u) => (u >= 0 ? unitVar[u] : -1));
     const sVar = rb.sUnit.map((u) => (u >= 0 ? unitVar[u] : -1));
     const sDeg = Float64Array.from(sVar, (v) => (v >= 0 ? degree[v] : 1));
@@ -343,8 +356,8 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
       srcFixed: sVar.every((v) => v < 0),
       tgtFixed: tVar.every((v) => v < 0),
     };
-    if (rb.regularized && regularizer.power !== undefined) block.cost = buildCostStorage(rb.layout, regularizer.power);
-    else if (rb.regularized) block.absw = absoluteWeights(rb.layout);
+    Object.assign(block, storage[i]);
+    if (block.cost && ones[i]) primeOnes(block, ones[i]!.row, ones[i]!.col);
     return block;
   });
 
@@ -395,27 +408,36 @@ function absoluteWeights(layout: BlockLayout): Float64Array {
   return out;
 }
 
-function markNonzero(rb: RawBlock, root: Int32Array, inNZ: Uint8Array, outNZ: Uint8Array): void {
-  const { tensor, base, nT, nS, sa, sb, taps } = rb.layout;
-  const read = elementReader(tensor.dtype, tensor.data);
-  for (let a = 0; a < nT; a++) {
-    const tu = rb.tUnit[a];
-    for (let b = 0; b < nS; b++) {
-      const su = rb.sUnit[b];
-      if (su >= 0 && root[su] === root[tu]) continue;
-      const tuDone = inNZ[tu] === 1;
-      const suDone = su < 0 || outNZ[su] === 1;
-      if (tuDone && suDone) continue;
-      const off = base + a * sa + b * sb;
-      for (let k = 0; k < taps.length; k++) {
-        if (read(off + taps[k]) !== 0) {
-          inNZ[tu] = 1;
-          if (su >= 0) outNZ[su] = 1;
-          break;
-        }
+/** Row and column sums of a block's costs (|w| for sums of powers: only zero matters there). */
+function onesSums(layout: BlockLayout, s: { cost?: CostStorage; absw?: Float64Array }): { row: Float64Array; col: Float64Array; at: (a: number, b: number) => number } | undefined {
+  const { nT, nS } = layout;
+  if (s.cost) {
+    const row = new Float64Array(nT);
+    const col = new Float64Array(nS);
+    costProducts(s.cost, new Float64Array(nS).fill(1), new Float64Array(nT).fill(1), row, col);
+    const cost = s.cost;
+    return { row, col, at: (a, b) => costAt(cost, a, b) };
+  }
+  if (s.absw) {
+    const K = layout.taps.length;
+    const w = s.absw;
+    const row = new Float64Array(nT);
+    const col = new Float64Array(nS);
+    const at = (a: number, b: number) => {
+      let v = 0;
+      for (let k = 0; k < K; k++) v += w[(a * nS + b) * K + k];
+      return v;
+    };
+    for (let a = 0; a < nT; a++) {
+      for (let b = 0; b < nS; b++) {
+        const v = at(a, b);
+        row[a] += v;
+        col[b] += v;
       }
     }
+    return { row, col, at };
   }
+  return undefined;
 }
 
 export function describeUnit(net: Network, unitGroup: Int32Array, groupOffset: number[], unit: number): string {

@@ -58,6 +58,13 @@ export function colOnes(block: Block): Float64Array {
   return w.colOnes;
 }
 
+/** Installs row and column sums at Λ = 1 computed while compiling (no second pass for them). */
+export function primeOnes(block: Block, row: Float64Array, col: Float64Array): void {
+  const w = blockWork(block);
+  w.rowOnes = row;
+  w.colOnes = col;
+}
+
 export function costAt(c: CostStorage, a: number, b: number): number {
   if (c.kind === 'matrix') return c.data[a * c.nS + b];
   const w = c.data[c.base + a * c.sa + b * c.sb];
@@ -155,6 +162,8 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
   if (keep) st.blocks = [];
   const alpha = alphaOf(problem, x);
   const beta = betaOf(problem, x);
+  // At the identity every product is a cached row or column sum: no pass over the weights.
+  const identity = x.every((v) => v === 0);
   for (const block of problem.blocks) {
     const w = blockWork(block);
     gatherScales(block, alpha, beta, w);
@@ -162,7 +171,9 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
     // Per variable, a side without variables needs no product: its sums feed only R, which
     // the other side's product (or a cached sum) gives as well.
     const perUnit = level === 'unit';
-    let { row, col } = blockProducts(block, w, perUnit || !block.tgtFixed, perUnit || !block.srcFixed);
+    let { row, col } = identity
+      ? { row: rowOnes(block), col: colOnes(block) }
+      : blockProducts(block, w, perUnit || !block.tgtFixed, perUnit || !block.srcFixed);
     if (!row && !col) row = rowOnes(block);
     if (row) {
       for (let a = 0; a < tIdx.length; a++) {

@@ -15,7 +15,7 @@ const ajv = new Ajv2020({ allErrors: true, strict: false });
 const validateReport = ajv.compile(JSON.parse(readFileSync(join(SCHEMAS, 'report.schema.json'), 'utf8')));
 
 function assertReport(doc: unknown): void {
-  assertReport(doc);
+  assert.ok(validateReport(doc), JSON.stringify(validateReport.errors));
 }
 
 const EXAMPLE = join(__dirname, '..', '..', 'server', 'examples', 'mlp.json');

@@ -101,7 +101,7 @@ function legend(results: readonly NetworkResult[]): string {
     'Legend:',
     '- params / weights MB: parameter count and bytes of the weight tensors in their dtype (MB = 2^20 bytes).',
     '- compile ms: `compile(net, lp(2))` (network build and compile are outside every other timing).',
-    '- pass ms: median time of one `unitStats(problem, x = 0)`: every unit\'s IN and OUT (visible units too), reading every weight once (after ≥ 1 warm-up run): the unit of work.',
+    '- pass ms: median time of one `unitStats(problem, x)` at x ≠ 0: every unit\'s IN and OUT (visible units too), reading every weight once (after ≥ 1 warm-up run): the unit of work.',
     `- solve ms: median time of \`balance(problem, { method: 'optimal', tolerance: ${TOLERANCE.toExponential(0)} })\`; solve/pass in passes (target ≤ ${SOLVE_PASS_MAX} for layer chains, marked ✓/✗; the RNN uses Newton-CG and has no target).`,
     '- iters, method, max rel. deficit, conv: the fast solver\'s result.iterations, result.method, result.maxRelativeDeficitAfter, and converged to the tolerance.',
     `- peak RSS MB: maxRSS of a fresh child process that built, compiled and measured only that network; RSS limit = ${RSS_WEIGHT_FACTOR} × weights + ${RSS_ALLOWANCE_BYTES / MB} MB (the target).`,

@@ -57,102 +57,113 @@ export function costProducts(
   col: Float64Array,
 ): void {
   const { nT, nS } = c;
-  if (y) col.fill(0, 0, nS);
-  if (c.kind === 'matrix') {
-    matrixProducts(c.data, nT, nS, x, y, row, col);
-    return;
-  }
-  if (c.sb === 1) weightsRowMajor(c.data, c.base, nT, nS, c.p, x, y, row, col);
-  else weightsColMajor(c.data, c.base, nT, nS, c.p, x, y, row, col);
+  // One fused kernel serves every case: a missing side multiplies zeros (its output is
+  // discarded), which costs little next to reading C.
+  const xs = x ?? zeros(nS);
+  const ys = y ?? zeros(nT);
+  const rowOut = x ? row : scratch(nT, 0);
+  const colOut = y ? col : scratch(nS, 1);
+  const kind = c.kind === 'matrix' ? 0 : c.p === 2 ? 2 : 1;
+  const data = c.data;
+  const base = c.kind === 'matrix' ? 0 : c.base;
+  // Storage [source][target] (Keras, ONNX MatMul) is the transpose: swap the roles.
+  if (c.kind === 'weights' && c.sb !== 1) fused(data, base, nS, nT, kind, ys, xs, colOut, rowOut);
+  else fused(data, base, nT, nS, kind, xs, ys, rowOut, colOut);
 }
 
-function matrixProducts(C: Float64Array | Float32Array, nT: number, nS: number, x: Float64Array | null, y: Float64Array | null, row: Float64Array, col: Float64Array): void {
-  for (let a = 0; a < nT; a++) {
-    const off = a * nS;
-    if (x && y) {
-      const ya = y[a];
-      let r = 0;
-      for (let b = 0; b < nS; b++) {
-        const v = C[off + b];
-        r += v * x[b];
-        col[b] += v * ya;
+const zeroCache: Float64Array[] = [];
+const scratchCache: Float64Array[][] = [[], []];
+function zeros(n: number): Float64Array {
+  let z = zeroCache[0];
+  if (!z || z.length < n) zeroCache[0] = z = new Float64Array(n);
+  return z.length === n ? z : z.subarray(0, n);
+}
+function scratch(n: number, k: 0 | 1): Float64Array {
+  let z = scratchCache[k][0];
+  if (!z || z.length < n) scratchCache[k][0] = z = new Float64Array(n);
+  return z.length === n ? z : z.subarray(0, n);
+}
+
+/**
+ * Row-major M (nR × nC) at data[base…], element cost by kind (0: stored cost, 1: |w|, 2: w²):
+ * row[r] = Σ_c M·x[c], col[c] = Σ_r M·y[r]. Four rows at a time: col is read and written once
+ * per four rows, which halves the time of the plain loop in V8.
+ */
+function fused(data: Float64Array | Float32Array, base: number, nR: number, nC: number, kind: 0 | 1 | 2, x: Float64Array, y: Float64Array, row: Float64Array, col: Float64Array): void {
+  col.fill(0, 0, nC);
+  let r = 0;
+  for (; r + 3 < nR; r += 4) {
+    const o0 = base + r * nC;
+    const o1 = o0 + nC;
+    const o2 = o1 + nC;
+    const o3 = o2 + nC;
+    const y0 = y[r];
+    const y1 = y[r + 1];
+    const y2 = y[r + 2];
+    const y3 = y[r + 3];
+    let r0 = 0;
+    let r1 = 0;
+    let r2 = 0;
+    let r3 = 0;
+    if (kind === 2) {
+      for (let c = 0; c < nC; c++) {
+        const w0 = data[o0 + c];
+        const w1 = data[o1 + c];
+        const w2 = data[o2 + c];
+        const w3 = data[o3 + c];
+        const v0 = w0 * w0;
+        const v1 = w1 * w1;
+        const v2 = w2 * w2;
+        const v3 = w3 * w3;
+        const xc = x[c];
+        r0 += v0 * xc;
+        r1 += v1 * xc;
+        r2 += v2 * xc;
+        r3 += v3 * xc;
+        col[c] += v0 * y0 + v1 * y1 + v2 * y2 + v3 * y3;
       }
-      row[a] = r;
-    } else if (x) {
-      let r = 0;
-      for (let b = 0; b < nS; b++) r += C[off + b] * x[b];
-      row[a] = r;
-    } else if (y) {
-      const ya = y[a];
-      if (ya === 0) continue;
-      for (let b = 0; b < nS; b++) col[b] += C[off + b] * ya;
-    }
-  }
-}
-
-// Weights stored [target][source] (PyTorch, ONNX Gemm with transB): rows are contiguous.
-function weightsRowMajor(W: Float32Array | Float64Array, base: number, nT: number, nS: number, p: 1 | 2, x: Float64Array | null, y: Float64Array | null, row: Float64Array, col: Float64Array): void {
-  for (let a = 0; a < nT; a++) {
-    const off = base + a * nS;
-    const ya = y ? y[a] : 0;
-    let r = 0;
-    if (p === 2) {
-      if (x && y) {
-        for (let b = 0; b < nS; b++) {
-          const w = W[off + b];
-          const v = w * w;
-          r += v * x[b];
-          col[b] += v * ya;
-        }
-      } else if (x) {
-        for (let b = 0; b < nS; b++) {
-          const w = W[off + b];
-          r += w * w * x[b];
-        }
-      } else {
-        for (let b = 0; b < nS; b++) {
-          const w = W[off + b];
-          col[b] += w * w * ya;
-        }
+    } else if (kind === 1) {
+      for (let c = 0; c < nC; c++) {
+        const v0 = Math.abs(data[o0 + c]);
+        const v1 = Math.abs(data[o1 + c]);
+        const v2 = Math.abs(data[o2 + c]);
+        const v3 = Math.abs(data[o3 + c]);
+        const xc = x[c];
+        r0 += v0 * xc;
+        r1 += v1 * xc;
+        r2 += v2 * xc;
+        r3 += v3 * xc;
+        col[c] += v0 * y0 + v1 * y1 + v2 * y2 + v3 * y3;
       }
     } else {
-      if (x && y) {
-        for (let b = 0; b < nS; b++) {
-          const v = Math.abs(W[off + b]);
-          r += v * x[b];
-          col[b] += v * ya;
-        }
-      } else if (x) {
-        for (let b = 0; b < nS; b++) r += Math.abs(W[off + b]) * x[b];
-      } else {
-        for (let b = 0; b < nS; b++) col[b] += Math.abs(W[off + b]) * ya;
+      for (let c = 0; c < nC; c++) {
+        const v0 = data[o0 + c];
+        const v1 = data[o1 + c];
+        const v2 = data[o2 + c];
+        const v3 = data[o3 + c];
+        const xc = x[c];
+        r0 += v0 * xc;
+        r1 += v1 * xc;
+        r2 += v2 * xc;
+        r3 += v3 * xc;
+        col[c] += v0 * y0 + v1 * y1 + v2 * y2 + v3 * y3;
       }
     }
-    if (x) row[a] = r;
+    row[r] = r0;
+    row[r + 1] = r1;
+    row[r + 2] = r2;
+    row[r + 3] = r3;
   }
-}
-
-// Weights stored [source][target] (Keras, ONNX MatMul): columns of C are contiguous.
-function weightsColMajor(W: Float32Array | Float64Array, base: number, nT: number, nS: number, p: 1 | 2, x: Float64Array | null, y: Float64Array | null, row: Float64Array, col: Float64Array): void {
-  if (x) row.fill(0, 0, nT);
-  for (let b = 0; b < nS; b++) {
-    const off = base + b * nT;
-    const xb = x ? x[b] : 0;
-    let s = 0;
-    if (p === 2) {
-      for (let a = 0; a < nT; a++) {
-        const w = W[off + a];
-        const v = w * w;
-        if (x) row[a] += v * xb;
-        if (y) s += v * y[a];
-      }
-    } else {
-      for (let a = 0; a < nT; a++) {
-        const v = Math.abs(W[off + a]);
-        if (x) row[a] += v * xb;
-        if (y) s += v * y[a];
-      }
+  for (; r < nR; r++) {
+    const o = base + r * nC;
+    const yr = y[r];
+    let acc = 0;
+    for (let c = 0; c < nC; c++) {
+      const w = data[o + c];
+      const v = kind === 2 ? w * w : kind === 1 ? Math.abs(w) : w;
+      acc += v * x[c];
+      col[c] += v * yr;
     }
-    if (y) col[b] = s;
+    row[r] = acc;
   }
 }

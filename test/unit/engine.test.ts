@@ -182,3 +182,30 @@ describe('regularizer parsing', () => {
     assert.throws(() => parseRegularizer('abc'), /cannot read regularizer/);
   });
 });
+
+describe('compute threads', () => {
+  it('split large products over workers with the same results as one thread', async () => {
+    const { costProducts, fused } = await import('../../server/src/engine/costStorage');
+    const { canParallelize, threadCount } = await import('../../server/src/engine/parallel');
+    const { allocate } = await import('../../server/src/tensor/dtype');
+    const nT = 2051;
+    const nS = 2048;
+    const data = allocate('float32', nT * nS) as Float32Array;
+    for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
+    assert.ok(data.buffer instanceof SharedArrayBuffer, 'large tensors live in shared memory');
+    const x = Float64Array.from({ length: nS }, (_, i) => 1 + (i % 7) / 10);
+    const y = Float64Array.from({ length: nT }, (_, i) => 1 + (i % 5) / 10);
+    for (const p of [1, 2] as const) {
+      const storage = { kind: 'weights' as const, nT, nS, p, data, base: 0, sa: nS, sb: 1 };
+      const row = new Float64Array(nT);
+      const col = new Float64Array(nS);
+      costProducts(storage, x, y, row, col);
+      const row1 = new Float64Array(nT);
+      const col1 = new Float64Array(nS);
+      fused(data, 0, nT, nS, p, x, y, row1, col1);
+      assert.ok(maxRelDiff(row, row1) < 1e-12 && maxRelDiff(col, col1) < 1e-12);
+    }
+    // On a machine with one core there is nothing to split; the products above still agree.
+    if (threadCount() > 1) assert.ok(canParallelize(data, nT * nS));
+  });
+});

@@ -132,7 +132,7 @@ export function writeMlpOnnx(path: string, spec: MlpFileSpec): number {
   }
   const inits: Field[] = tensors.flatMap((t) => {
     const n = count(t.shape);
-    const raw: Field = { length: n * 4, write: (fd) => writeTensorData(fd, n, fill) };
+    const raw: Field = { length: n * 4, write: (fd: number) => writeTensorData(fd, n, fill) };
     return message(5, [...t.shape.map((d) => vField(1, d)), vField(2, 1), sField(8, t.name), Buffer.concat([tag(9, 2), varint(n * 4)]), raw]);
   });
   const graph = message(7, [

@@ -1,7 +1,8 @@
 // Cost matrices C[a][b] = Σ_taps |w|^p and the one kernel every solver needs: a fused pass
 // that multiplies C by a vector from the right and another from the left.
-import { float16Table, bfloat16ToNumber } from '../tensor/dtype';
+import { backingBuffer, bfloat16ToNumber, float16Table } from '../tensor/dtype';
 import type { BlockLayout } from './compile';
+import { canParallelize, fusedParallel } from './parallel';
 
 /**
  * Either a dense row-major matrix (taps summed, any p, decoded from any dtype), or, for large
@@ -28,7 +29,7 @@ export function buildCostStorage(layout: BlockLayout, p: number): CostStorage {
   ) {
     return { kind: 'weights', nT, nS, p, data, base, sa, sb };
   }
-  const out = n >= FLOAT32_COST_ELEMENTS ? new Float32Array(n) : new Float64Array(n);
+  const out = n >= FLOAT32_COST_ELEMENTS ? new Float32Array(backingBuffer(n * 4)) : new Float64Array(backingBuffer(n * 8));
   const dtype = tensor.dtype;
   const table = dtype === 'float16' ? float16Table() : undefined;
   const read = (i: number): number =>
@@ -66,9 +67,10 @@ export function costProducts(
   const kind = c.kind === 'matrix' ? 0 : c.p === 2 ? 2 : 1;
   const data = c.data;
   const base = c.kind === 'matrix' ? 0 : c.base;
+  const run = canParallelize(data, nT * nS) ? fusedParallel : fused;
   // Storage [source][target] (Keras, ONNX MatMul) is the transpose: swap the roles.
-  if (c.kind === 'weights' && c.sb !== 1) fused(data, base, nS, nT, kind, ys, xs, colOut, rowOut);
-  else fused(data, base, nT, nS, kind, xs, ys, rowOut, colOut);
+  if (c.kind === 'weights' && c.sb !== 1) run(data, base, nS, nT, kind, ys, xs, colOut, rowOut);
+  else run(data, base, nT, nS, kind, xs, ys, rowOut, colOut);
 }
 
 const zeroCache: Float64Array[] = [];
@@ -89,7 +91,7 @@ function scratch(n: number, k: 0 | 1): Float64Array {
  * row[r] = Σ_c M·x[c], col[c] = Σ_r M·y[r]. Four rows at a time: col is read and written once
  * per four rows, which halves the time of the plain loop in V8.
  */
-function fused(data: Float64Array | Float32Array, base: number, nR: number, nC: number, kind: 0 | 1 | 2, x: Float64Array, y: Float64Array, row: Float64Array, col: Float64Array): void {
+export function fused(data: Float64Array | Float32Array, base: number, nR: number, nC: number, kind: 0 | 1 | 2, x: Float64Array, y: Float64Array, row: Float64Array, col: Float64Array): void {
   col.fill(0, 0, nC);
   let r = 0;
   for (; r + 3 < nR; r += 4) {

@@ -2,7 +2,7 @@
 // plus whatever structure the format has (an ONNX graph, a pickled module tree).
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Network } from '../engine/network';
-import { DTYPE_BYTES, type DType } from '../tensor/dtype';
+import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../tensor/dtype';
 import { numel, type Tensor } from '../tensor/tensor';
 
 /** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
@@ -89,9 +89,9 @@ export function assertUnchanged(cp: Checkpoint): void {
 
 export class ChangedWhileReading extends Error {}
 
-/** Reads [offset, offset + length) of a file. */
+/** Reads [offset, offset + length) of a file (into shared memory when large). */
 export function readRange(path: string, offset: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = length >= SHARED_MIN_BYTES ? Buffer.from(backingBuffer(length)) : Buffer.allocUnsafe(length);
   const fd = openSync(path, 'r');
   try {
     let done = 0;
@@ -109,7 +109,11 @@ export function readRange(path: string, offset: number, length: number): Buffer 
 /** Typed-array view of little-endian bytes (copies only when unaligned). */
 export function typedFromBytes(dtype: DType, bytes: Buffer): Tensor['data'] {
   const size = DTYPE_BYTES[dtype];
-  const aligned = bytes.byteOffset % size === 0 ? bytes : Buffer.from(bytes);
+  let aligned = bytes;
+  if (bytes.byteOffset % size !== 0) {
+    aligned = Buffer.from(backingBuffer(bytes.length));
+    bytes.copy(aligned);
+  }
   const n = aligned.length / size;
   switch (dtype) {
     case 'float64':

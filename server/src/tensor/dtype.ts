@@ -80,15 +80,24 @@ export function numberToBfloat16(value: number): number {
   return (rounded >>> 16) & 0xffff;
 }
 
+/** Buffers at least this large live in shared memory, where compute threads can read them. */
+export const SHARED_MIN_BYTES = 1 << 24;
+
+/** An ArrayBuffer for `bytes` bytes: shared when large. */
+export function backingBuffer(bytes: number): ArrayBuffer | SharedArrayBuffer {
+  return bytes >= SHARED_MIN_BYTES ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+}
+
 export function allocate(dtype: DType, length: number): TensorData {
+  const buf = backingBuffer(length * DTYPE_BYTES[dtype]);
   switch (dtype) {
     case 'float64':
-      return new Float64Array(length);
+      return new Float64Array(buf);
     case 'float32':
-      return new Float32Array(length);
+      return new Float32Array(buf);
     case 'float16':
     case 'bfloat16':
-      return new Uint16Array(length);
+      return new Uint16Array(buf);
   }
 }
 

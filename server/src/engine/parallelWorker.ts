@@ -1,0 +1,22 @@
+// A compute worker: runs the fused cost kernel on a band of rows of a shared matrix and
+// reports through a shared counter, so the main thread can wait synchronously.
+import { parentPort } from 'node:worker_threads';
+import { fused } from './costStorage';
+import type { BandJob } from './parallel';
+
+parentPort!.on('message', (job: BandJob) => {
+  const ctrl = new Int32Array(job.ctrl);
+  try {
+    const data = job.float32 ? new Float32Array(job.data) : new Float64Array(job.data);
+    const x = new Float64Array(job.x);
+    const y = new Float64Array(job.y);
+    const row = new Float64Array(job.row);
+    const col = new Float64Array(job.col, job.colOffset * 8, job.nC);
+    fused(data, job.base + job.r0 * job.nC, job.r1 - job.r0, job.nC, job.kind, x, y.subarray(job.r0, job.r1), row.subarray(job.r0, job.r1), col);
+  } catch (e) {
+    Atomics.store(ctrl, 1, 1);
+    parentPort!.postMessage(String(e));
+  }
+  Atomics.sub(ctrl, 0, 1);
+  Atomics.notify(ctrl, 0);
+});

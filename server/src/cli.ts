@@ -1,7 +1,7 @@
 // synbal: check and balance model files from the command line.
 import { join } from 'node:path';
 import { parseArgs } from './cli/args';
-import { balanceCommand, check, demo, example, inspect, type Io } from './cli/commands';
+import { balanceCommand, check, demo, example, inspect, manifest, type Io } from './cli/commands';
 
 const USAGE = `synbal — find and fix out-of-balance hidden units in neural network files
 
@@ -12,9 +12,14 @@ usage:
                  [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
                  [--method optimal|newton|red-black|stochastic|cyclic|layers|odd-even|tied-layers]
                  [--seed N] [--max-iterations N] [--verify [--force]] [--format text|json]
+  synbal manifest CHECKPOINT [-o FILE] [--force]   (writes <checkpoint>.synbal.json to edit)
   synbal example mlp|autoencoder|conv|rnn|residual [-o FILE]
   synbal demo [--out DIR]
 
+formats: ONNX, PyTorch (.pt/.pth/.bin, zip, legacy, TorchScript), safetensors (and sharded
+*.safetensors.index.json), and the JSON network description. A state dict without a graph
+takes its layers from <checkpoint>.synbal.json, else from its tensor names; activations it
+does not state are never assumed (--activation relu states one for every hidden layer).
 regularizers: --p 2 is Σ|w|², --p 1 is Σ|w|; --regularizer "0.5*L2+0.1*L1" mixes powers.
 check exits 0 when every balanceable unit is within the tolerance (default 1e-7 relative
 deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.
@@ -42,6 +47,8 @@ export function main(argv: readonly string[], io: Io): number {
         return balanceCommand(args, io);
       case 'example':
         return example(args, io);
+      case 'manifest':
+        return manifest(args, io);
       case 'demo':
         return demo(args, io, join(__dirname, '..', 'server', 'examples', 'mlp.json'));
       default:

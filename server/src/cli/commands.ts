@@ -1,5 +1,5 @@
 // The synbal commands on top of the formats and the engine.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { analyze } from '../engine/analyze';
 import { applyScales, scaledTensors, unitScales } from '../engine/applyScales';
@@ -14,7 +14,8 @@ import { networkToJson } from '../formats/networkJson';
 import type { Checkpoint } from '../formats/checkpoint';
 import { openModel, type ModelFormat } from '../formats/registry';
 import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
-import { buildNetwork } from '../graph/build';
+import { buildNetwork, topologyFor } from '../graph/build';
+import { manifestPathFor } from '../graph/manifest';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
 import { toSarif } from './sarif';
@@ -163,6 +164,28 @@ function layerScales(problem: Problem, x: Float64Array): Record<string, number[]
     if (g.role === 'hidden') out[g.name] = Array.from(lambda.subarray(problem.groupOffset[gi], problem.groupOffset[gi] + g.size));
   });
   return out;
+}
+
+/** Writes the layer list of a state dict as a manifest to check, edit and keep beside it. */
+export function manifest(args: ParsedArgs, io: Io): number {
+  checkFlags(args, ['output', 'force']);
+  const file = args.positional[0];
+  if (!file) throw new Error('which file? (give a checkpoint path)');
+  const { checkpoint } = openModel(file);
+  if (checkpoint.network || checkpoint.format === 'onnx') throw new Error(`${file}: the file states its own graph; it needs no manifest`);
+  const topo = topologyFor(checkpoint);
+  if (!topo) throw new Error(`${file}: no layers could be recognised from the tensor names; write the manifest by hand (schema: server/schemas/manifest.schema.json)`);
+  const target = flagString(args, 'output') ?? manifestPathFor(file);
+  if (existsSync(target) && !args.flags.has('force')) throw new Error(`${target} exists; use --force to replace it`);
+  const doc = {
+    $schema: 'https://github.com/synaptic-balance/synaptic-balance/server/schemas/manifest.schema.json',
+    version: 1,
+    ...(topo.inputSpatial ? { input: { spatial: topo.inputSpatial } } : {}),
+    layers: topo.layers.map(({ unconfirmed: _u, activationSource: _s, ...l }) => l),
+  };
+  writeFileSafely(target, Buffer.from(JSON.stringify(doc, null, 2) + '\n', 'utf8'));
+  io.out([`wrote ${target} (${topo.layers.length} layers, from ${topo.source})`, ...topo.notes.map((n) => `note: ${n}`), 'check the layer order and state every activation before relying on it'].join('\n') + '\n');
+  return 0;
 }
 
 export const EXAMPLES: Record<string, () => Network> = {

@@ -4,6 +4,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { Tensor } from '../tensor/tensor';
 import type { Checkpoint } from './checkpoint';
 import { networkJsonFormat } from './networkJson';
+import { pytorchFormat } from './pytorch';
+import { safetensorsFormat } from './safetensors';
+import { safetensorsIndexFormat } from './safetensorsIndex';
 
 export interface WriteOptions {
   /** Replacing the input itself: keep `<file>.bak`. */
@@ -26,7 +29,8 @@ export interface ModelFormat {
   write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
 }
 
-export const FORMATS: readonly ModelFormat[] = [networkJsonFormat];
+// Sniffed in this order: the index format claims only *.safetensors.index.json files.
+export const FORMATS: readonly ModelFormat[] = [safetensorsIndexFormat, networkJsonFormat, safetensorsFormat, pytorchFormat];
 
 const HEAD_BYTES = 4096;
 

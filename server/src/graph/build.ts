@@ -3,8 +3,9 @@
 import type { Network } from '../engine/network';
 import type { Checkpoint } from '../formats/checkpoint';
 import { proposeTopology, type ModuleHint } from './conventions';
-import { topologyToNetwork } from './layerSpec';
+import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
+import { isPickleStructure, moduleHints } from './pickleHints';
 
 export interface BuiltNetwork {
   network: Network;
@@ -17,16 +18,20 @@ export interface BuildOptions {
   defaultActivation?: string;
   /** Builders for formats with their own graphs, keyed by format id. */
   graphBuilders?: Record<string, (cp: Checkpoint) => BuiltNetwork>;
-  /** Module list of a pickled nn.Module, when the reader found one. */
+  /** Module list of a pickled nn.Module (default: from a PyTorch reader's structure). */
   moduleHints?: (cp: Checkpoint) => ModuleHint[];
+}
+
+/** The layer list a state dict would be built from: its manifest, or the proposal from names. */
+export function topologyFor(cp: Checkpoint, opts: BuildOptions = {}): Topology | undefined {
+  return readManifestFor(cp.path) ?? proposeTopology(cp, (opts.moduleHints ?? moduleHints)(cp), isPickleStructure(cp.structure));
 }
 
 export function buildNetwork(cp: Checkpoint, opts: BuildOptions = {}): BuiltNetwork {
   if (cp.network) return { network: cp.network, notes: [] };
   const own = opts.graphBuilders?.[cp.format];
   if (own) return own(cp);
-  const manifest = readManifestFor(cp.path);
-  const topo = manifest ?? proposeTopology(cp, opts.moduleHints?.(cp) ?? []);
+  const topo = topologyFor(cp, opts);
   if (!topo) {
     throw new Error(`${cp.path}: no layers could be recognised from the tensor names; describe them in a manifest (${cp.path}.synbal.json)`);
   }

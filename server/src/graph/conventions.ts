@@ -105,8 +105,13 @@ function outIn(mod: Module): { out: number; in: number } {
   return { out: s[0], in: s[1] };
 }
 
-export function proposeTopology(cp: Checkpoint, hints: ModuleHint[] = []): Topology | undefined {
-  const mods = modulesOf(cp).sort((a, b) => comparePaths(a.prefix, b.prefix));
+/**
+ * `keepOrder`: the checkpoint lists tensors in registration order (a pickled state dict), which
+ * beats sorting names; safetensors files sort their keys, so names are sorted naturally there.
+ */
+export function proposeTopology(cp: Checkpoint, hints: ModuleHint[] = [], keepOrder = false): Topology | undefined {
+  const mods = modulesOf(cp);
+  if (!keepOrder) mods.sort((a, b) => comparePaths(a.prefix, b.prefix));
   const byPrefix = new Map(mods.map((m) => [m.prefix, m]));
   const notes: string[] = [];
   const layers: LayerSpec[] = [];
@@ -132,6 +137,16 @@ export function proposeTopology(cp: Checkpoint, hints: ModuleHint[] = []): Topol
   }
 
   // Chains of the remaining linear and conv layers, in natural order, while shapes agree.
+  // A chain's order is its forward order only inside an nn.Sequential: integer names at the
+  // root of a state dict, or a parent the module list calls Sequential. Elsewhere it is a
+  // proposal that a manifest must confirm.
+  const sequentialParent = (prefix: string): boolean => {
+    const dot = prefix.lastIndexOf('.');
+    const parent = dot < 0 ? '' : prefix.slice(0, dot);
+    if (!/^\d+$/.test(prefix.slice(dot + 1))) return false;
+    const hint = hints.find((h) => h.path === parent);
+    return hint ? /(^|\.)Sequential$/.test(hint.className) : parent === '';
+  };
   let prev: { name: string; out: number; conv: boolean } | undefined;
   let chain = 0;
   for (let i = 0; i < mods.length; i++) {
@@ -165,9 +180,11 @@ export function proposeTopology(cp: Checkpoint, hints: ModuleHint[] = []): Topol
       if (act.activation) Object.assign(last, { activation: act.activation, activationSource: act.source });
       spec.input = prev!.name;
     }
+    if (!sequentialParent(m.prefix)) spec.unconfirmed = true;
     layers.push(spec);
     prev = { name: m.prefix, out, conv: kind === 'conv' };
   }
+  if (layers.some((l) => l.unconfirmed)) notes.push('the layer order is proposed from tensor names (not an nn.Sequential): its units stay unbalanced until a manifest confirms it (synbal manifest FILE writes one to edit)');
   if (layers.length === 0) return undefined;
   const known = layers.filter((l) => l.activation !== undefined).length;
   if (hints.length === 0) notes.push('the file states no activations: hidden units stay unbalanced until a manifest or the activation setting states them');

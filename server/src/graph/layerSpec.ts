@@ -35,6 +35,8 @@ export interface LayerSpec {
   residualFrom?: string;
   /** The layer's outputs cannot be scaled, and why (e.g. they form a residual stream). */
   visibleReason?: string;
+  /** The layer's place was guessed from names: its units stay visible until a manifest confirms it. */
+  unconfirmed?: boolean;
   /** Pooling after the activation (conv layers). */
   pool?: { kind: 'max' | 'avg'; kernel: number[]; stride?: number[] };
 }
@@ -69,6 +71,8 @@ function featureCounts(spec: LayerSpec, shape: readonly number[]): { out: number
   const inn = (inOut ? shape[shape.length - 2] : shape[1]) * (spec.kind === 'conv' ? (spec.groups ?? 1) : 1);
   return { out, in: inn };
 }
+
+export const UNCONFIRMED = 'layer order guessed from tensor names: confirm it in a manifest';
 
 export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: TopologyOptions = {}): Network {
   if (topo.layers.length === 0) throw new Error(`${topo.source}: no layers`);
@@ -126,6 +130,9 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
         group.activationSource = l.activation !== undefined ? (l.activationSource ?? topo.source) : 'setting';
       }
       if (l.visibleReason) group.visible = [{ reason: l.visibleReason }];
+      if (l.unconfirmed || topo.layers[topo.layers.findIndex((x) => x.name === l.name) + 1]?.unconfirmed) {
+        group.visible = [...(group.visible ?? []), { reason: UNCONFIRMED }];
+      }
     }
     groups.push(group);
     size.set(l.name, { units: out, perUnit: 1 });

@@ -1,0 +1,111 @@
+// Balanced copies of PyTorch checkpoints: patch the changed tensors' bytes in a copy; in a
+// zip, also rewrite the CRC-32 of every touched entry wherever the archive records it
+// (central directory, data descriptor, and the local header when it carries one), since
+// unzip and Python's zipfile reject stale CRCs; then re-read the copy before renaming it.
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { assertUnchanged, readRange, type Checkpoint } from '../checkpoint';
+import { writeAll, writePatchedCopy } from '../patch';
+import type { WriteOptions } from '../registry';
+import type { Tensor } from '../../tensor/tensor';
+import { asFileError } from './errors';
+import { openPytorch } from './open';
+import { tensorPatches, type TensorPatch } from './patches';
+import { FLAG_DESCRIPTOR, crcOfRange, descriptorCrcOffset, readAt, readZipDirectory, type ZipEntry } from './zip';
+
+function isZipFile(path: string): boolean {
+  return readRange(path, 0, 4).readUInt32LE(0) === 0x04034b50;
+}
+
+function entriesTouched(entries: readonly ZipEntry[], patches: readonly TensorPatch[]): ZipEntry[] {
+  const touched = new Set<ZipEntry>();
+  for (const p of patches) {
+    const e = entries.find((x) => p.offset >= x.dataStart && p.offset + p.bytes.length <= x.dataStart + x.compressedSize);
+    if (!e || e.method !== 0) throw new Error(`tensor ${p.name} does not lie inside one stored zip entry`);
+    touched.add(e);
+  }
+  return [...touched];
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+/** Where each touched entry records its CRC-32, read before anything is rewritten. */
+interface CrcSites {
+  entry: ZipEntry;
+  sites: number[];
+}
+
+function crcSites(fd: number, size: number, entries: readonly ZipEntry[]): CrcSites[] {
+  return entries.map((entry) => {
+    const sites = [entry.centralHeaderOffset + 16];
+    const descriptor = descriptorCrcOffset(fd, entry, size);
+    if (entry.flags & FLAG_DESCRIPTOR && descriptor === undefined) throw new Error(`zip entry ${entry.name}: its data descriptor was not found`);
+    if (descriptor !== undefined) sites.push(descriptor);
+    if (entry.localCrc !== 0 || !(entry.flags & FLAG_DESCRIPTOR)) sites.push(entry.localHeaderOffset + 14);
+    return { entry, sites };
+  });
+}
+
+function fixZipCrcs(fd: number, patches: readonly TensorPatch[]): void {
+  const size = fstatSync(fd).size;
+  const dir = readZipDirectory(fd, size);
+  const plan = crcSites(fd, size, entriesTouched(dir.entries, patches));
+  for (const { entry, sites } of plan) {
+    const crc = crcOfRange(fd, entry.dataStart, entry.compressedSize);
+    for (const at of sites) writeAll(fd, u32(crc), at);
+  }
+}
+
+function verifyZipCrcs(path: string, patches: readonly TensorPatch[]): void {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const dir = readZipDirectory(fd, size);
+    for (const { entry, sites } of crcSites(fd, size, entriesTouched(dir.entries, patches))) {
+      const crc = crcOfRange(fd, entry.dataStart, entry.compressedSize);
+      for (const at of sites) {
+        if (readAt(fd, at, 4).readUInt32LE(0) !== crc >>> 0) throw new Error(`zip entry ${entry.name}: CRC-32 at byte ${at} does not match its data`);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The copy must list the same tensors at the same places, with the new bytes in them. */
+function verifyCopy(cp: Checkpoint, tmp: string, patches: readonly TensorPatch[], zip: boolean): void {
+  const back = openPytorch(tmp);
+  if (back.tensors.length !== cp.tensors.length) throw new Error(`the written copy lists ${back.tensors.length} tensors instead of ${cp.tensors.length}`);
+  back.tensors.forEach((t, i) => {
+    const o = cp.tensors[i];
+    if (t.name !== o.name || t.dtype !== o.dtype || t.offset !== o.offset || t.byteLength !== o.byteLength) throw new Error(`the written copy describes tensor ${o.name} differently`);
+  });
+  for (const p of patches) {
+    if (!readRange(tmp, p.offset, p.bytes.length).equals(p.bytes)) throw new Error(`tensor ${p.name} does not read back from the written copy`);
+  }
+  if (zip) verifyZipCrcs(tmp, patches);
+}
+
+export function writePytorch(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
+  assertUnchanged(cp);
+  const patches = tensorPatches(cp, changed);
+  const zip = isZipFile(cp.path);
+  try {
+    writePatchedCopy(cp.path, target, patches, {
+      backup: opts.backup,
+      fixup: (fd) => {
+        // The copy is only good if the source did not change under it.
+        assertUnchanged(cp);
+        if (zip) fixZipCrcs(fd, patches);
+      },
+      verify: (tmp) => verifyCopy(cp, tmp, patches, zip),
+    });
+  } catch (e) {
+    if (e instanceof Error && e.constructor === Error && e.message.startsWith(`${cp.path}: `)) throw e;
+    throw asFileError(target, e);
+  }
+  return [target];
+}

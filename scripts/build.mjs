@@ -7,6 +7,7 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const entries = {
   cli: 'server/src/cli.ts',
   bench: 'server/src/bench/main.ts',
+  computeWorker: 'server/src/engine/parallelWorker.ts',
 };
 
 const watch = process.argv.includes('--watch');

@@ -1,6 +1,7 @@
 // The fused cost kernel spread over CPU cores: worker threads take bands of rows of a matrix
 // held in shared memory, the main thread takes one band too, then waits on a shared counter.
 // Synchronous for callers, so the solvers stay plain functions.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -35,7 +36,10 @@ function startWorker(): Worker {
   if (__filename.endsWith('.ts')) {
     return new Worker(`require('tsx/cjs'); require(${JSON.stringify(join(__dirname, 'parallelWorker.ts'))});`, { eval: true });
   }
-  return new Worker(join(__dirname, 'computeWorker.js'));
+  const file = join(__dirname, 'computeWorker.js');
+  // Bundled into a program without the worker beside it: run on one thread.
+  if (!existsSync(file)) throw new Error(`${file} is missing`);
+  return new Worker(file);
 }
 
 /** Waits until the shared counter reaches zero; false when it did not within `ms`. */

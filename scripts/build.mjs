@@ -5,7 +5,7 @@ import { build } from 'esbuild';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 
 const entries = {
-  cli: 'server/src/cli.ts',
+  cli: 'server/src/bin/synbal.ts',
   bench: 'server/src/bench/main.ts',
   computeWorker: 'server/src/engine/parallelWorker.ts',
 };

@@ -59,10 +59,3 @@ export function main(argv: readonly string[], io: Io): number {
     return 2;
   }
 }
-
-if (require.main === module) {
-  process.exitCode = main(process.argv.slice(2), {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-  });
-}

@@ -32,8 +32,9 @@ interface TensorPlan {
 function plan(sizes: number[]): TensorPlan[] {
   const t: TensorPlan[] = [];
   for (let l = 1; l < sizes.length; l++) {
-    t.push({ name: `fc${l}.weight`, shape: [sizes[l], sizes[l - 1]] });
-    t.push({ name: `fc${l}.bias`, shape: [sizes[l]] });
+    // nn.Sequential names (Linear at even indices, ReLU between): a chain the reader can trust.
+    t.push({ name: `${2 * (l - 1)}.weight`, shape: [sizes[l], sizes[l - 1]] });
+    t.push({ name: `${2 * (l - 1)}.bias`, shape: [sizes[l]] });
   }
   return t;
 }
@@ -124,7 +125,7 @@ export function writeMlpOnnx(path: string, spec: MlpFileSpec): number {
   for (let l = 1; l <= L; l++) {
     const gemmOut = l === L ? 'y' : `gemm${l}`;
     const attr = message(5, [sField(1, 'transB'), vField(3, 1), vField(20, 2)]);
-    nodes.push(...message(1, [sField(1, input), sField(1, `fc${l}.weight`), sField(1, `fc${l}.bias`), sField(2, gemmOut), sField(3, `Gemm_${l}`), sField(4, 'Gemm'), ...attr]));
+    nodes.push(...message(1, [sField(1, input), sField(1, `${2 * (l - 1)}.weight`), sField(1, `${2 * (l - 1)}.bias`), sField(2, gemmOut), sField(3, `Gemm_${l}`), sField(4, 'Gemm'), ...attr]));
     if (l < L) {
       nodes.push(...message(1, [sField(1, gemmOut), sField(2, `relu${l}`), sField(3, `Relu_${l}`), sField(4, 'Relu')]));
       input = `relu${l}`;

@@ -1,12 +1,15 @@
 // The benchmark: for each example network, the time of one stats pass, of the fast solver and
 // of the paper's schedule, and the peak memory, each network measured in its own process.
-// Usage: node --expose-gc dist/bench.js [--only name,name]   (child mode: --one name)
+// Usage: node --expose-gc dist/bench.js [--only name,name | --files]   (child modes: --one name, --file name)
 import { writeFileSync } from 'node:fs';
 import { CASES, caseNamed } from './cases';
 import { CHILD_FLAG, measureInChild } from './isolate';
 import { machineInfo } from './machine';
 import { measureCase, type NetworkResult } from './measure';
 import { renderReport, type Failure } from './report';
+import { FILE_CASES, FILE_CHILD_FLAG, FILE_RUNS, SCRATCH, available, combine, generate, measureFile, renderFiles, type FileResult } from './files';
+import { rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 const RESULTS_FILE = 'bench-results.json';
 
@@ -32,19 +35,53 @@ function runAll(): number {
   const started = performance.now();
   const results: NetworkResult[] = [];
   const failures: Failure[] = [];
-  for (const name of selectedNames()) {
+  for (const name of process.argv.includes('--files') ? [] : selectedNames()) {
     process.stderr.write(`measuring ${name} in a fresh process…\n`);
     const outcome = measureInChild(name);
     if (outcome.ok) results.push(outcome.result);
     else failures.push(outcome.failure);
   }
+  const files = argValue('--only') ? { results: [], skipped: [] } : runFiles(failures);
   const totalMs = performance.now() - started;
   process.stdout.write(`${renderReport(machine, results, failures, totalMs)}\n`);
-  writeFileSync(RESULTS_FILE, `${JSON.stringify({ machine, totalMs, results, failures }, null, 2)}\n`);
+  if (files.results.length || files.skipped.length) process.stdout.write(`\n### Model files\n\n${renderFiles(files.results, files.skipped)}\n`);
+  writeFileSync(RESULTS_FILE, `${JSON.stringify({ machine, totalMs, results, files: files.results, failures }, null, 2)}\n`);
   process.stderr.write(`results written to ${RESULTS_FILE}\n`);
   return failures.length === 0 ? 0 : 1;
 }
 
+/** Generates each model file, measures it in a fresh process, and removes it. */
+function runFiles(failures: Failure[]): { results: FileResult[]; skipped: string[] } {
+  const results: FileResult[] = [];
+  const skipped: string[] = [];
+  for (const c of FILE_CASES) {
+    if (!available(c)) {
+      skipped.push(c.name);
+      continue;
+    }
+    process.stderr.write(`writing ${c.file}…\n`);
+    generate(c);
+    const runs: FileResult[] = [];
+    for (let k = 0; k < FILE_RUNS; k++) {
+      process.stderr.write(`measuring ${c.name} in a fresh process (${k + 1}/${FILE_RUNS})…\n`);
+      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], FILE_CHILD_FLAG, c.name], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 2 ** 24 });
+      const last = child.stdout.trim().split('\n').pop() ?? '';
+      try {
+        if (child.status !== 0) throw new Error(`exit ${child.status}`);
+        runs.push(JSON.parse(last) as FileResult);
+      } catch (e) {
+        failures.push({ name: c.name, error: `${(e as Error).message}: ${last.slice(0, 200)}` });
+        break;
+      }
+    }
+    if (runs.length === FILE_RUNS) results.push(combine(runs));
+  }
+  rmSync(SCRATCH, { recursive: true, force: true });
+  return { results, skipped };
+}
+
 const child = argValue(CHILD_FLAG);
+const fileChild = argValue(FILE_CHILD_FLAG);
 if (child !== undefined) runChild(child);
+else if (fileChild !== undefined) process.stdout.write(`${JSON.stringify(measureFile(FILE_CASES.find((c) => c.name === fileChild)!))}\n`);
 else process.exitCode = runAll();

@@ -1,0 +1,136 @@
+// The model-file benchmark: `synbal check` on 1 GB files against the time to read them once,
+// and `synbal balance` end to end on the 70M-parameter MLP as ONNX against its check. Files
+// are generated at bench time in a scratch folder; every case runs in its own process.
+import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../cli';
+import { FORMATS } from '../formats/registry';
+import { writeMlpOnnx, writeMlpSafetensors, type MlpFileSpec } from './bigFiles';
+import { median, settle } from './timing';
+
+export const FILE_CHILD_FLAG = '--file';
+export const SCRATCH = join(tmpdir(), 'synbal-bench-files');
+
+const GB_SIZES = [1024, 8192, 8192, 8192, 8192, 8192, 10];
+const WIDE_SIZES = [784, 4096, 4096, 4096, 4096, 4096, 10];
+
+export interface FileCase {
+  name: string;
+  file: string;
+  format: 'safetensors' | 'onnx';
+  spec: MlpFileSpec;
+  /** Also time `synbal balance --verify` (the end-to-end target is ≤ 3× the check). */
+  balance: boolean;
+}
+
+/** Fresh processes per case: the medians are over these, and each peak RSS is one run's. */
+export const FILE_RUNS = 3;
+
+export const FILE_CASES: readonly FileCase[] = [
+  { name: 'safetensors-1gb', file: 'mlp-1gb.safetensors', format: 'safetensors', spec: { sizes: GB_SIZES, seed: 7 }, balance: false },
+  { name: 'onnx-1gb', file: 'mlp-1gb.onnx', format: 'onnx', spec: { sizes: GB_SIZES, seed: 7 }, balance: false },
+  { name: 'onnx-70m', file: 'mlp-70m.onnx', format: 'onnx', spec: { sizes: WIDE_SIZES, seed: 7 }, balance: true },
+];
+
+export interface FileResult {
+  name: string;
+  fileBytes: number;
+  readMs: number;
+  checkMs: number;
+  checkExit: number;
+  balanceMs?: number;
+  balanceSummary?: string;
+  peakRssBytes: number;
+}
+
+export function available(c: FileCase): boolean {
+  return FORMATS.some((f) => f.id === c.format);
+}
+
+export function generate(c: FileCase): string {
+  mkdirSync(SCRATCH, { recursive: true });
+  const path = join(SCRATCH, c.file);
+  if (c.format === 'onnx') writeMlpOnnx(path, c.spec);
+  else writeMlpSafetensors(path, c.spec);
+  return path;
+}
+
+/** Reads the whole file once through one reused 64 MiB buffer: the floor for any reader. */
+function readOnce(path: string): number {
+  const buf = Buffer.allocUnsafe(64 * 2 ** 20);
+  const fd = openSync(path, 'r');
+  const t0 = performance.now();
+  let pos = 0;
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    pos += n;
+  }
+  closeSync(fd);
+  return performance.now() - t0;
+}
+
+function runCli(args: string[]): { ms: number; code: number; out: string } {
+  let out = '';
+  const t0 = performance.now();
+  const code = main(args, { out: (t) => (out += t), err: (t) => process.stderr.write(t) });
+  return { ms: performance.now() - t0, code, out };
+}
+
+/** One run in this (fresh) process: a read, a check, and for some cases a balance. */
+export function measureFile(c: FileCase): FileResult {
+  const path = join(SCRATCH, c.file);
+  const readMs = readOnce(path);
+  settle();
+  const check = runCli(['check', path, '--activation', 'relu', '--format', 'json']);
+  const result: FileResult = { name: c.name, fileBytes: statSync(path).size, readMs, checkMs: check.ms, checkExit: check.code, peakRssBytes: 0 };
+  if (c.balance) {
+    const out = join(SCRATCH, `balanced-${c.file}`);
+    settle();
+    rmSync(out, { force: true });
+    const r = runCli(['balance', path, '--activation', 'relu', '--verify', '-o', out, '--format', 'json']);
+    if (r.code !== 0) throw new Error(`balance failed with exit ${r.code}`);
+    const doc = JSON.parse(r.out);
+    result.balanceMs = r.ms;
+    result.balanceSummary = `${doc.method}, ${doc.iterations} iterations, verified: largest relative output difference ${doc.verification?.maxRelative?.toExponential(1) ?? '-'}`;
+    rmSync(out, { force: true });
+  }
+  result.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  return result;
+}
+
+/** Medians over runs; the largest peak RSS. */
+export function combine(runs: FileResult[]): FileResult {
+  const m = (k: 'readMs' | 'checkMs' | 'balanceMs') => median(runs.map((r) => r[k] ?? NaN));
+  return { ...runs[0], readMs: m('readMs'), checkMs: m('checkMs'), balanceMs: runs[0].balanceMs === undefined ? undefined : m('balanceMs'), peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)) };
+}
+
+export const CHECK_READ_MAX = 3;
+export const CHECK_RSS_ALLOWANCE = 200 * 2 ** 20;
+export const BALANCE_CHECK_MAX = 3;
+
+export function renderFiles(results: FileResult[], skipped: string[]): string {
+  const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+  const mark = (ok: boolean) => (ok ? '✓' : '✗');
+  const lines = [
+    '| file | MB | read ms | check ms | check/read | peak RSS MB | RSS ≤ file + 200 MB | balance ms | balance/check |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of results) {
+    const ratio = r.checkMs / r.readMs;
+    const rssOk = r.peakRssBytes <= r.fileBytes + CHECK_RSS_ALLOWANCE;
+    const bal = r.balanceMs === undefined ? ['-', '-'] : [r.balanceMs.toFixed(0), `${(r.balanceMs / r.checkMs).toFixed(2)} ${mark(r.balanceMs / r.checkMs <= BALANCE_CHECK_MAX)}`];
+    lines.push(`| ${r.name} | ${mb(r.fileBytes)} | ${r.readMs.toFixed(0)} | ${r.checkMs.toFixed(0)} | ${ratio.toFixed(2)} ${mark(ratio <= CHECK_READ_MAX)} | ${mb(r.peakRssBytes)} | ${mark(rssOk)} | ${bal[0]} | ${bal[1]} |`);
+  }
+  for (const s of skipped) lines.push(`| ${s} | skipped: no reader for its format yet | | | | | | | |`);
+  lines.push(
+    '',
+    `- Each figure is the median of ${FILE_RUNS} fresh processes, each of which reads the file once, then checks it (and balances it).`,
+    '- read ms: reading the whole file once (64 MiB reads, page cache warm); check ms: `synbal check FILE --activation relu --format json` in-process; target ≤ 3× the read.',
+    '- peak RSS: the largest of the processes\' peaks; target ≤ file size + 200 MB.',
+    '- balance ms: `synbal balance FILE --activation relu --verify -o OUT` end to end (read, solve, write, verify with onnxruntime), target ≤ 3× its check.',
+  );
+  for (const r of results) if (r.balanceSummary) lines.push(`- ${r.name} balance: ${r.balanceSummary}`);
+  return lines.join('\n');
+}

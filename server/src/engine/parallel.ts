@@ -1,7 +1,7 @@
 // The fused cost kernel spread over CPU cores: worker threads take bands of rows of a matrix
 // held in shared memory, the main thread takes one band too, then waits on a shared counter.
 // Synchronous for callers, so the solvers stay plain functions.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -22,6 +22,56 @@ export interface BandJob {
   col: SharedArrayBuffer;
   /** Each worker sums its band's column products into its own slice of col. */
   colOffset: number;
+}
+
+/** Part of a file read into shared memory by a worker. */
+export interface ReadJob {
+  ctrl: SharedArrayBuffer;
+  path: string;
+  fileOffset: number;
+  length: number;
+  target: SharedArrayBuffer;
+  targetOffset: number;
+}
+
+/** Reads at least this large are split over the workers (page faults and copies in parallel). */
+export const PARALLEL_READ_MIN_BYTES = 1 << 26;
+
+/**
+ * Reads [offset, offset + length) of a file into `target` (shared), split over the pool; false
+ * when there is no pool to split over (the caller reads it itself).
+ */
+export function readParallel(path: string, offset: number, length: number, target: SharedArrayBuffer): boolean {
+  if (disabled || length < PARALLEL_READ_MIN_BYTES) return false;
+  const ws = workers();
+  if (ws.length === 0) return false;
+  const parts = ws.length + 1;
+  const per = Math.ceil(length / parts / 4096) * 4096;
+  const ctrl = new Int32Array(new SharedArrayBuffer(8));
+  ctrl[0] = ws.length;
+  ws.forEach((w, i) => {
+    const start = Math.min(length, (i + 1) * per);
+    const end = Math.min(length, (i + 2) * per);
+    w.postMessage({ ctrl: ctrl.buffer as SharedArrayBuffer, path, fileOffset: offset + start, length: end - start, target, targetOffset: start } satisfies ReadJob);
+  });
+  const fd = openSync(path, 'r');
+  try {
+    const own = new Uint8Array(target, 0, Math.min(length, per));
+    let done = 0;
+    while (done < own.length) {
+      const n = readSync(fd, own, done, own.length - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (!waitZero(ctrl, 120_000)) {
+    shutDown('a worker stopped answering');
+    return false;
+  }
+  if (ctrl[1] !== 0) throw new Error(`${path}: unexpected end of file (wanted ${length} bytes at ${offset})`);
+  return true;
 }
 
 /** Matrices smaller than this stay on one thread: the hand-off costs more than it saves. */

@@ -4,6 +4,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Network } from '../engine/network';
 import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../tensor/dtype';
 import { numel, type Tensor } from '../tensor/tensor';
+import { readParallel } from '../engine/parallel';
 
 /** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
 export type StoredDType = DType | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float8' | 'complex64' | 'other';
@@ -89,8 +90,12 @@ export function assertUnchanged(cp: Checkpoint): void {
 
 export class ChangedWhileReading extends Error {}
 
-/** Reads [offset, offset + length) of a file (into shared memory when large). */
+/** Reads [offset, offset + length) of a file (into shared memory when large, by several threads). */
 export function readRange(path: string, offset: number, length: number): Buffer {
+  if (length >= SHARED_MIN_BYTES) {
+    const shared = new SharedArrayBuffer(length);
+    if (readParallel(path, offset, length, shared)) return Buffer.from(shared);
+  }
   const buf = length >= SHARED_MIN_BYTES ? Buffer.from(backingBuffer(length)) : Buffer.allocUnsafe(length);
   const fd = openSync(path, 'r');
   try {

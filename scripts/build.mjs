@@ -22,6 +22,8 @@ await build({
   sourcemap: true,
   logLevel: watch ? 'info' : 'warning',
   banner: { js: '#!/usr/bin/env node' },
+  // Native (onnxruntime) and ESM-only WebAssembly (h5wasm) packages load from node_modules.
+  external: ['onnxruntime-node', 'h5wasm'],
   define: { 'process.env.SYNBAL_VERSION': JSON.stringify(version) },
 });
 console.log(`built ${Object.keys(entries).join(', ')} in ${Date.now() - started} ms`);

@@ -1,7 +1,17 @@
-// The synbal executable: runs the command line on this process's arguments.
+// The synbal executable: loads the asynchronous parts (HDF5 in WebAssembly), then runs the
+// command line on this process's arguments.
 import { main } from '../cli';
+import { prepareKeras } from '../formats/keras';
 
-process.exitCode = main(process.argv.slice(2), {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-});
+prepareKeras().then(
+  () => {
+    process.exitCode = main(process.argv.slice(2), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+  },
+  (e: Error) => {
+    process.stderr.write(`synbal: cannot load HDF5 support (${e.message})\n`);
+    process.exitCode = 2;
+  },
+);

@@ -14,7 +14,7 @@ import { networkToJson } from '../formats/networkJson';
 import type { Checkpoint } from '../formats/checkpoint';
 import { openModel, type ModelFormat } from '../formats/registry';
 import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
-import { buildNetwork, topologyFor } from '../graph/build';
+import { buildNetwork, hasOwnGraph, topologyFor } from '../graph/build';
 import { manifestPathFor } from '../graph/manifest';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
@@ -142,8 +142,12 @@ export function balanceCommand(args: ParsedArgs, io: Io): number {
   const balanced = applyScales(problem, result.x);
   let verification: FunctionComparison | undefined;
   if (args.flags.has('verify')) {
-    verification = compareFunctions(o.network, balanced);
-    if (verification.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
+    try {
+      verification = compareFunctions(o.network, balanced);
+    } catch (e) {
+      if (!args.flags.has('force')) throw new Error(`${o.file}: cannot verify the balanced network (${(e as Error).message}); use --force to write it unverified`);
+    }
+    if (verification && verification.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
       throw new Error(`${o.file}: the balanced network's outputs differ by ${verification.maxRelative.toExponential(2)} (relative) from the original, above ${VERIFY_LIMIT}; nothing written (use --force to write anyway)`);
     }
   }
@@ -172,7 +176,7 @@ export function manifest(args: ParsedArgs, io: Io): number {
   const file = args.positional[0];
   if (!file) throw new Error('which file? (give a checkpoint path)');
   const { checkpoint } = openModel(file);
-  if (checkpoint.network || checkpoint.format === 'onnx') throw new Error(`${file}: the file states its own graph; it needs no manifest`);
+  if (hasOwnGraph(checkpoint)) throw new Error(`${file}: the file states its own graph; it needs no manifest`);
   const topo = topologyFor(checkpoint);
   if (!topo) throw new Error(`${file}: no layers could be recognised from the tensor names; write the manifest by hand (schema: server/schemas/manifest.schema.json)`);
   const target = flagString(args, 'output') ?? manifestPathFor(file);

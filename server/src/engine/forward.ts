@@ -198,10 +198,13 @@ function addConv(pre: Float64Array, c: Connection, tensor: Tensor, tSize: number
   const sStr = stridesOf(sSpatial);
   const kStr = stridesOf(kDims);
   const pos = new Array<number>(nd);
+  // A conv may read a part of its input channels (one input of a concatenation).
+  const sStart = c.source!.start ?? 0;
+  const sLen = c.source!.length ?? cinG - sStart;
   for (let o = 0; o < tSize; o++) {
     const g = Math.floor(o / coutG);
-    for (let i = 0; i < cinG; i++) {
-      const si = g * cinG + i;
+    for (let i = sStart; i < sStart + sLen; i++) {
+      const si = G > 1 ? g * cinG + i : i - sStart;
       if (si >= sSize) throw new Error(`connection ${c.name ?? c.tensor}: input channel ${si} out of range`);
       for (let k = 0; k < kN; k++) {
         let off = base + o * strides[tAxis] + i * strides[sAxis];

@@ -4,6 +4,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import type { Tensor } from '../tensor/tensor';
 import type { Checkpoint } from './checkpoint';
 import { networkJsonFormat } from './networkJson';
+import { kerasH5Format, kerasZipFormat } from './keras';
+import { npyFormat, npzFormat } from './numpy';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import { safetensorsIndexFormat } from './safetensorsIndex';
@@ -29,8 +31,18 @@ export interface ModelFormat {
   write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
 }
 
-// Sniffed in this order: the index format claims only *.safetensors.index.json files.
-export const FORMATS: readonly ModelFormat[] = [safetensorsIndexFormat, networkJsonFormat, safetensorsFormat, pytorchFormat];
+// Sniffed in this order: the index format claims only *.safetensors.index.json files, and
+// PyTorch's zip goes before the other zip-based formats (.keras, .npz).
+export const FORMATS: readonly ModelFormat[] = [
+  safetensorsIndexFormat,
+  networkJsonFormat,
+  safetensorsFormat,
+  pytorchFormat,
+  kerasH5Format,
+  kerasZipFormat,
+  npyFormat,
+  npzFormat,
+];
 
 const HEAD_BYTES = 4096;
 

@@ -5,6 +5,7 @@ import type { Checkpoint } from '../formats/checkpoint';
 import { proposeTopology, type ModuleHint } from './conventions';
 import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
+import { kerasToNetwork } from './keras';
 import { isPickleStructure, moduleHints } from './pickleHints';
 
 export interface BuiltNetwork {
@@ -16,10 +17,19 @@ export interface BuiltNetwork {
 export interface BuildOptions {
   /** Activation for hidden layers whose activation the file does not state (a setting). */
   defaultActivation?: string;
-  /** Builders for formats with their own graphs, keyed by format id. */
-  graphBuilders?: Record<string, (cp: Checkpoint) => BuiltNetwork>;
   /** Module list of a pickled nn.Module (default: from a PyTorch reader's structure). */
   moduleHints?: (cp: Checkpoint) => ModuleHint[];
+}
+
+/** Formats that carry their own graph, by format id. */
+const GRAPH_BUILDERS: Record<string, (cp: Checkpoint) => BuiltNetwork> = {
+  'keras-h5': kerasToNetwork,
+  keras: kerasToNetwork,
+};
+
+/** Whether the file states its own graph (then manifests and conventions do not apply). */
+export function hasOwnGraph(cp: Checkpoint): boolean {
+  return cp.network !== undefined || cp.format in GRAPH_BUILDERS;
 }
 
 /** The layer list a state dict would be built from: its manifest, or the proposal from names. */
@@ -29,7 +39,7 @@ export function topologyFor(cp: Checkpoint, opts: BuildOptions = {}): Topology |
 
 export function buildNetwork(cp: Checkpoint, opts: BuildOptions = {}): BuiltNetwork {
   if (cp.network) return { network: cp.network, notes: [] };
-  const own = opts.graphBuilders?.[cp.format];
+  const own = GRAPH_BUILDERS[cp.format];
   if (own) return own(cp);
   const topo = topologyFor(cp, opts);
   if (!topo) {

@@ -492,13 +492,13 @@ class KerasGraph {
   }
 
   private batchnorm(layer: KerasLayer, input: Value): Value {
-    const v = this.asGroup(input, 'BatchNormalization');
-    if (!this.channelAxisOk(layer, v.shape.length)) throw new Unsupported('it normalizes an axis other than the channels');
-    if (v.flat && product(v.shape) !== this.slot(v.group).group.size) throw new Unsupported('it normalizes flattened feature maps');
     const mean = this.requireWeight(layer, 'moving_mean');
     const variance = this.requireWeight(layer, 'moving_variance');
     const gamma = this.weight(layer, 'gamma', true);
     const beta = this.weight(layer, 'beta', true);
+    const v = this.asGroup(input, 'BatchNormalization');
+    if (!this.channelAxisOk(layer, v.shape.length)) throw new Unsupported('it normalizes an axis other than the channels');
+    if (v.flat && product(v.shape) !== this.slot(v.group).group.size) throw new Unsupported('it normalizes flattened feature maps');
     const slot = this.foldable(v, LINEAR) ?? this.passGroup(layer.name, v, layer.name);
     const size = slot.group.size;
     for (const t of [mean, variance, gamma, beta]) {
@@ -535,6 +535,8 @@ class KerasGraph {
   }
 
   private activation(layer: KerasLayer, input: Value): Value {
+    // Load PReLU slopes before any group is made: quantized ones make the layer unsupported.
+    if (layer.className === 'PReLU') this.requireWeight(layer, 'alpha');
     if (input.kind === 'parts') {
       const total = input.parts.reduce((a, p) => a + p.channels, 0);
       let at = 0;

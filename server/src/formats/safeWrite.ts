@@ -1,6 +1,6 @@
-// Writing a model file without ever leaving a half-written one: write a temporary file beside
-// the target, verify it, then rename it into place.
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync, copyFileSync } from 'node:fs';
+// Writing a model file without ever leaving a half-written one: the content goes to a
+// temporary file beside the target, is verified, then renamed into place.
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
 /** `<name>.balanced.<ext>` beside the input. */
@@ -17,17 +17,23 @@ export interface SafeWriteOptions {
   backup?: boolean;
 }
 
-export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOptions = {}): void {
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);
+export function temporaryPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${Date.now()}.tmp`);
+}
+
+export function writeAll(fd: number, bytes: Buffer, position: number | null = null): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
+}
+
+/**
+ * Runs `fill` on a fresh temporary file beside the target, then verifies it and renames it
+ * into place; on any error the temporary file is removed and the target is untouched.
+ */
+export function replaceSafely(target: string, fill: (tmpPath: string) => void, opts: SafeWriteOptions = {}): void {
+  const tmp = temporaryPathFor(target);
   try {
-    const fd = openSync(tmp, 'wx');
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fill(tmp);
     opts.verify?.(tmp);
     if (opts.backup && existsSync(target)) copyFileSync(target, `${target}.bak`);
     renameSync(tmp, target);
@@ -35,4 +41,20 @@ export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOpt
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOptions = {}): void {
+  replaceSafely(
+    target,
+    (tmp) => {
+      const fd = openSync(tmp, 'wx');
+      try {
+        writeAll(fd, data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    },
+    opts,
+  );
 }

@@ -27,7 +27,7 @@ balance writes <name>.balanced.<ext> beside the input unless -o or --in-place (w
 <file>.bak) is given; files are written to a temporary file, checked, then renamed.
 `;
 
-export function main(argv: readonly string[], io: Io): number {
+export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     const args = parseArgs(argv);
     if (args.flags.has('version')) {
@@ -44,13 +44,13 @@ export function main(argv: readonly string[], io: Io): number {
       case 'check':
         return check(args, io);
       case 'balance':
-        return balanceCommand(args, io);
+        return await balanceCommand(args, io);
       case 'example':
         return example(args, io);
       case 'manifest':
         return manifest(args, io);
       case 'demo':
-        return demo(args, io, join(__dirname, '..', 'server', 'examples', 'mlp.json'));
+        return await demo(args, io, join(__dirname, '..', 'server', 'examples', 'mlp.json'));
       default:
         throw new Error(`unknown command "${args.command}" (try synbal --help)`);
     }

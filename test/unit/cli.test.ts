@@ -20,10 +20,10 @@ function assertReport(doc: unknown): void {
 
 const EXAMPLE = join(__dirname, '..', '..', 'server', 'examples', 'mlp.json');
 
-function run(args: string[]): { code: number; out: string; err: string } {
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t) });
   return { code, out, err };
 }
 
@@ -33,16 +33,16 @@ function scratch(): string {
   return dir;
 }
 
-describe('synbal check', () => {
-  it('exits 1 on an unbalanced file and reports every layer', () => {
-    const r = run(['check', EXAMPLE]);
+describe('synbal check', async () => {
+  it('exits 1 on an unbalanced file and reports every layer', async () => {
+    const r = (await run(['check', EXAMPLE]));
     assert.equal(r.code, 1);
     assert.match(r.out, /h1\s+hidden\s+leaky_relu\s+16\s+16/);
     assert.match(r.out, /32 of 32 balanceable units are out of balance/);
   });
 
-  it('json output carries layers, totals and R, and follows the schema', () => {
-    const r = run(['check', EXAMPLE, '--format', 'json', '--p', '1']);
+  it('json output carries layers, totals and R, and follows the schema', async () => {
+    const r = (await run(['check', EXAMPLE, '--format', 'json', '--p', '1']));
     const doc = JSON.parse(r.out);
     assertReport(doc);
     assert.equal(doc.regularizer, 'L1');
@@ -52,12 +52,12 @@ describe('synbal check', () => {
   });
 });
 
-describe('synbal check --format sarif', () => {
-  it('has one result per unbalanced unit up to the cap, then one for the layer, and notes for visible units', () => {
+describe('synbal check --format sarif', async () => {
+  it('has one result per unbalanced unit up to the cap, then one for the layer, and notes for visible units', async () => {
     const dir = scratch();
     const big = join(dir, 'wide.json');
-    assert.equal(run(['example', 'autoencoder', '-o', big]).code, 0);
-    const r = run(['check', big, '--format', 'sarif']);
+    assert.equal((await run(['example', 'autoencoder', '-o', big])).code, 0);
+    const r = (await run(['check', big, '--format', 'sarif']));
     assert.equal(r.code, 1);
     const sarif = JSON.parse(r.out);
     assert.equal(sarif.version, '2.1.0');
@@ -72,14 +72,14 @@ describe('synbal check --format sarif', () => {
     assert.deepEqual(sarif.runs[0].tool.driver.rules.map((x: { id: string }) => x.id), ['SB001', 'SB002', 'SB003']);
   });
 
-  it('reports visible units as notes, and nothing else for a balanced file', () => {
+  it('reports visible units as notes, and nothing else for a balanced file', async () => {
     const dir = scratch();
     const file = join(dir, 'mlp.json');
     const net = JSON.parse(readFileSync(file, 'utf8'));
     net.groups[1].activation = 'tanh';
     writeFileSync(file, JSON.stringify(net));
-    assert.equal(run(['balance', file, '--in-place']).code, 0);
-    const r = run(['check', file, '--format', 'sarif']);
+    assert.equal((await run(['balance', file, '--in-place'])).code, 0);
+    const r = (await run(['check', file, '--format', 'sarif']));
     assert.equal(r.code, 0);
     const results = JSON.parse(r.out).runs[0].results;
     assert.deepEqual(results.map((x: { ruleId: string }) => x.ruleId), ['SB003']);
@@ -87,15 +87,15 @@ describe('synbal check --format sarif', () => {
   });
 });
 
-describe('synbal balance', () => {
-  it('writes <name>.balanced.json beside the input, which then checks clean and computes the same', () => {
+describe('synbal balance', async () => {
+  it('writes <name>.balanced.json beside the input, which then checks clean and computes the same', async () => {
     const dir = scratch();
-    const r = run(['balance', join(dir, 'mlp.json'), '--verify']);
+    const r = (await run(['balance', join(dir, 'mlp.json'), '--verify']));
     assert.equal(r.code, 0, r.err);
     const out = join(dir, 'mlp.balanced.json');
     assert.ok(existsSync(out));
     assert.match(r.out, /converged/);
-    assert.equal(run(['check', out]).code, 0);
+    assert.equal((await run(['check', out])).code, 0);
     const a = parseNetworkJson(readFileSync(join(dir, 'mlp.json'), 'utf8'), 'a');
     const b = parseNetworkJson(readFileSync(out, 'utf8'), 'b');
     assert.ok(compareFunctions(a, b).maxRelative < 1e-9);
@@ -103,17 +103,17 @@ describe('synbal balance', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['mlp.balanced.json', 'mlp.json']);
   });
 
-  it('--in-place keeps the original as .bak', () => {
+  it('--in-place keeps the original as .bak', async () => {
     const dir = scratch();
     const before = readFileSync(join(dir, 'mlp.json'), 'utf8');
-    assert.equal(run(['balance', join(dir, 'mlp.json'), '--in-place']).code, 0);
+    assert.equal((await run(['balance', join(dir, 'mlp.json'), '--in-place'])).code, 0);
     assert.equal(readFileSync(join(dir, 'mlp.json.bak'), 'utf8'), before);
     assert.notEqual(readFileSync(join(dir, 'mlp.json'), 'utf8'), before);
   });
 
-  it('scopes and methods reach the engine', () => {
+  it('scopes and methods reach the engine', async () => {
     const dir = scratch();
-    const r = run(['balance', join(dir, 'mlp.json'), '--scope', 'unit:h1#3', '--format', 'json', '-o', join(dir, 'u.json')]);
+    const r = (await run(['balance', join(dir, 'mlp.json'), '--scope', 'unit:h1#3', '--format', 'json', '-o', join(dir, 'u.json')]));
     assert.equal(r.code, 0, r.err);
     const unit = JSON.parse(r.out);
     assert.equal(unit.method, 'unit');
@@ -121,7 +121,7 @@ describe('synbal balance', () => {
     assert.equal(unit.scales.h1.length, 16);
     assert.deepEqual(unit.scales.h1.map((v: number, i: number) => (v !== 1 ? i : -1)).filter((i: number) => i >= 0), [3]);
     assert.ok(unit.scales.h2.every((v: number) => v === 1));
-    const s = run(['balance', join(dir, 'mlp.json'), '--method', 'stochastic', '--seed', '4', '--format', 'json', '-o', join(dir, 's.json')]);
+    const s = (await run(['balance', join(dir, 'mlp.json'), '--method', 'stochastic', '--seed', '4', '--format', 'json', '-o', join(dir, 's.json')]));
     const doc = JSON.parse(s.out);
     assertReport(doc);
     assert.equal(doc.method, 'stochastic');
@@ -129,7 +129,7 @@ describe('synbal balance', () => {
   });
 });
 
-describe('bad input', () => {
+describe('bad input', async () => {
   const cases: [string, string | Buffer, RegExp][] = [
     ['random.bin', Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]), /not a model format this tool knows/],
     ['broken.json', '{"format": "synbal-network", "name": "x", "groups": [', /not valid JSON/],
@@ -138,11 +138,11 @@ describe('bad input', () => {
     ['conn.json', JSON.stringify({ format: 'synbal-network', name: 'x', groups: [{ name: 'a', size: 1, role: 'input' }], tensors: [], connections: [{ tensor: 'nope', kind: 'dense', to: 'a', target: { axis: 0 } }] }), /no tensor named "nope"/],
   ];
   for (const [name, content, message] of cases) {
-    it(`${name}: one clear error naming the file, exit 2, nothing written`, () => {
+    it(`${name}: one clear error naming the file, exit 2, nothing written`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'synbal-bad-'));
       const file = join(dir, name);
       writeFileSync(file, content);
-      const r = run(['balance', file]);
+      const r = (await run(['balance', file]));
       assert.equal(r.code, 2);
       assert.ok(r.err.includes(file), r.err);
       assert.match(r.err, message);
@@ -151,16 +151,16 @@ describe('bad input', () => {
     });
   }
 
-  it('a missing file and unknown options are errors too', () => {
-    assert.match(run(['check', '/nonexistent/model.json']).err, /\/nonexistent\/model.json: cannot read the file \(ENOENT\)/);
-    assert.match(run(['check', EXAMPLE, '--bogus']).err, /unknown option --bogus/);
-    assert.match(run(['balance', EXAMPLE, '--scope', 'layer']).err, /--scope must be/);
-    assert.equal(run(['frobnicate']).code, 2);
+  it('a missing file and unknown options are errors too', async () => {
+    assert.match((await run(['check', '/nonexistent/model.json'])).err, /\/nonexistent\/model.json: cannot read the file \(ENOENT\)/);
+    assert.match((await run(['check', EXAMPLE, '--bogus'])).err, /unknown option --bogus/);
+    assert.match((await run(['balance', EXAMPLE, '--scope', 'layer'])).err, /--scope must be/);
+    assert.equal((await run(['frobnicate'])).code, 2);
   });
 });
 
-describe('the bundled binary', () => {
-  it('dist/cli.js runs the demo end to end', () => {
+describe('the bundled binary', async () => {
+  it('dist/cli.js runs the demo end to end', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'synbal-demo-'));
     const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'dist', 'cli.js'), 'demo', '--out', dir], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);

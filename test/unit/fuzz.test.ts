@@ -40,7 +40,7 @@ const MUTATIONS: [string, Mutation][] = [['truncated', truncate], ['flipped', fl
 
 describe('damaged files', () => {
   for (const file of FILES) {
-    it(`${file}: ${CASES_PER_FILE} damaged copies`, () => {
+    it(`${file}: ${CASES_PER_FILE} damaged copies`, async () => {
       const original = readFileSync(join(MODELS, file));
       const rand = rng(original.length);
       const outcomes = { worked: 0, refused: 0 };
@@ -52,7 +52,7 @@ describe('damaged files', () => {
         if (existsSync(join(MODELS, `${file}.synbal.json`))) copyFileSync(join(MODELS, `${file}.synbal.json`), `${path}.synbal.json`);
         const out = join(dir, 'out.bin');
         let err = '';
-        const code = main(['balance', path, '--activation', 'relu', '-o', out], { out: () => {}, err: (t) => (err += t) });
+        const code = await main(['balance', path, '--activation', 'relu', '-o', out], { out: () => {}, err: (t) => (err += t) });
         const label = `${what} copy ${k}`;
         if (code === 0) {
           outcomes.worked++;

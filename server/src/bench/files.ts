@@ -71,25 +71,25 @@ function readOnce(path: string): number {
   return performance.now() - t0;
 }
 
-function runCli(args: string[]): { ms: number; code: number; out: string } {
+async function runCli(args: string[]): Promise<{ ms: number; code: number; out: string }> {
   let out = '';
   const t0 = performance.now();
-  const code = main(args, { out: (t) => (out += t), err: (t) => process.stderr.write(t) });
+  const code = await main(args, { out: (t) => (out += t), err: (t) => process.stderr.write(t) });
   return { ms: performance.now() - t0, code, out };
 }
 
 /** One run in this (fresh) process: a read, a check, and for some cases a balance. */
-export function measureFile(c: FileCase): FileResult {
+export async function measureFile(c: FileCase): Promise<FileResult> {
   const path = join(SCRATCH, c.file);
   const readMs = readOnce(path);
   settle();
-  const check = runCli(['check', path, '--activation', 'relu', '--format', 'json']);
+  const check = await runCli(['check', path, '--activation', 'relu', '--format', 'json']);
   const result: FileResult = { name: c.name, fileBytes: statSync(path).size, readMs, checkMs: check.ms, checkExit: check.code, peakRssBytes: 0 };
   if (c.balance) {
     const out = join(SCRATCH, `balanced-${c.file}`);
     settle();
     rmSync(out, { force: true });
-    const r = runCli(['balance', path, '--activation', 'relu', '--verify', '-o', out, '--format', 'json']);
+    const r = await runCli(['balance', path, '--activation', 'relu', '--verify', '-o', out, '--format', 'json']);
     if (r.code !== 0) throw new Error(`balance failed with exit ${r.code}`);
     const doc = JSON.parse(r.out);
     result.balanceMs = r.ms;

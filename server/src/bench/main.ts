@@ -83,5 +83,5 @@ function runFiles(failures: Failure[]): { results: FileResult[]; skipped: string
 const child = argValue(CHILD_FLAG);
 const fileChild = argValue(FILE_CHILD_FLAG);
 if (child !== undefined) runChild(child);
-else if (fileChild !== undefined) process.stdout.write(`${JSON.stringify(measureFile(FILE_CASES.find((c) => c.name === fileChild)!))}\n`);
+else if (fileChild !== undefined) void measureFile(FILE_CASES.find((c) => c.name === fileChild)!).then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
 else process.exitCode = runAll();

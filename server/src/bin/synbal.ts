@@ -4,8 +4,8 @@ import { main } from '../cli';
 import { prepareKeras } from '../formats/keras';
 
 prepareKeras().then(
-  () => {
-    process.exitCode = main(process.argv.slice(2), {
+  async () => {
+    process.exitCode = await main(process.argv.slice(2), {
       out: (t) => process.stdout.write(t),
       err: (t) => process.stderr.write(t),
     });

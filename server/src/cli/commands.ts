@@ -1,6 +1,6 @@
 // The synbal commands on top of the formats and the engine.
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { analyze } from '../engine/analyze';
 import { applyScales, scaledTensors, unitScales } from '../engine/applyScales';
 import { balance, METHODS, type Method, type Scope } from '../engine/balance';
@@ -12,7 +12,9 @@ import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/ne
 import { leakyRelu } from '../engine/activation';
 import { networkToJson } from '../formats/networkJson';
 import type { Checkpoint } from '../formats/checkpoint';
+import { verifyOnnx } from '../formats/onnx/verify';
 import { openModel, type ModelFormat } from '../formats/registry';
+import type { Tensor } from '../tensor/tensor';
 import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
 import { buildNetwork, hasOwnGraph, topologyFor } from '../graph/build';
 import { manifestPathFor } from '../graph/manifest';
@@ -119,11 +121,15 @@ export function check(args: ParsedArgs, io: Io): number {
   return a.unbalanced > 0 ? 1 : 0;
 }
 
-export function balanceCommand(args: ParsedArgs, io: Io): number {
+export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> {
   checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation']);
   const o = open(args.positional[0], args);
   const reg = regularizerOf(args);
   const problem = compileFor(o, reg);
+  if (problem.nVars === 0) {
+    io.out(`${o.file}: no balanceable units, nothing written (see synbal check for the reasons)\n`);
+    return 0;
+  }
   const method = (flagString(args, 'method') ?? 'optimal') as Method;
   if (!METHODS.includes(method)) throw new Error(`--method must be one of ${METHODS.join(', ')}, got "${method}"`);
   const tolerance = flagNumber(args, 'tolerance') ?? 1e-7;
@@ -140,25 +146,53 @@ export function balanceCommand(args: ParsedArgs, io: Io): number {
   });
   const changed = scaledTensors(problem, result.x);
   const balanced = applyScales(problem, result.x);
-  let verification: FunctionComparison | undefined;
-  if (args.flags.has('verify')) {
-    try {
-      verification = compareFunctions(o.network, balanced);
-    } catch (e) {
-      if (!args.flags.has('force')) throw new Error(`${o.file}: cannot verify the balanced network (${(e as Error).message}); use --force to write it unverified`);
-    }
-    if (verification && verification.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
-      throw new Error(`${o.file}: the balanced network's outputs differ by ${verification.maxRelative.toExponential(2)} (relative) from the original, above ${VERIFY_LIMIT}; nothing written (use --force to write anyway)`);
-    }
-  }
   const inPlace = args.flags.has('in-place');
   const explicit = flagString(args, 'output');
   if (inPlace && explicit) throw new Error('give either --in-place or --output, not both');
   const target = inPlace ? o.file : (explicit ?? defaultOutputPath(o.file, o.format.extensions[0]));
-  o.format.write(o.checkpoint, changed, target, { backup: inPlace });
-  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification, layerScales(problem, result.x)) }, null, 2) + '\n' : renderBalanceText(result, target, verification));
+  const verify = args.flags.has('verify');
+  // ONNX files are checked by running both files in onnxruntime: that is the real function.
+  // Others by the engine's forward pass over the network read from the file.
+  let verification: Verification | undefined;
+  if (verify && o.format.id !== 'onnx') {
+    try {
+      verification = { method: 'engine forward pass', ...compareFunctions(o.network, balanced) };
+    } catch (e) {
+      if (!args.flags.has('force')) throw new Error(`${o.file}: cannot verify the balanced network (${(e as Error).message}); use --force to write it unverified`);
+    }
+    refuseIfDifferent(o.file, verification, args);
+  }
+  const written = o.format.id === 'onnx' && verify ? await writeVerifiedOnnx(o, changed, target, inPlace, args, (v) => (verification = v)) : o.format.write(o.checkpoint, changed, target, { backup: inPlace });
+  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification, layerScales(problem, result.x)), outputs: written }, null, 2) + '\n' : renderBalanceText(result, target, verification));
   return 0;
 }
+
+type Verification = FunctionComparison & { method: string };
+
+function refuseIfDifferent(file: string, v: { maxRelative: number } | undefined, args: ParsedArgs): void {
+  if (v && v.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
+    throw new Error(`${file}: the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${VERIFY_LIMIT}; nothing written (use --force to write anyway)`);
+  }
+}
+
+/**
+ * Writes the balanced ONNX copy under a temporary name, runs both files in onnxruntime, and
+ * keeps it only when the outputs agree (or --force): a refused copy leaves nothing behind.
+ */
+async function writeVerifiedOnnx(o: Opened, changed: ReadonlyMap<string, Tensor>, target: string, inPlace: boolean, args: ParsedArgs, report: (v: Verification) => void): Promise<string[]> {
+  const staging = join(dirname(target), `.${basename(target)}.verify-${process.pid}.onnx`);
+  const files = o.format.write(o.checkpoint, changed, staging);
+  try {
+    const v = await verifyOnnx(o.file, staging, 1);
+    const verification: Verification = { method: 'onnxruntime', maxAbsolute: v.maxAbsolute, maxRelative: v.maxRelative, samples: v.samples, steps: 1 };
+    report(verification);
+    refuseIfDifferent(o.file, verification, args);
+  } finally {
+    for (const f of files) rmSync(f, { force: true });
+  }
+  return o.format.write(o.checkpoint, changed, target, { backup: inPlace });
+}
+
 
 /** Λ of every unit of every hidden layer (1 for units that were not scaled). */
 function layerScales(problem: Problem, x: Float64Array): Record<string, number[]> {
@@ -212,7 +246,7 @@ export function example(args: ParsedArgs, io: Io): number {
 }
 
 /** The bundled example, checked, balanced, verified and checked again. */
-export function demo(args: ParsedArgs, io: Io, bundled: string): number {
+export async function demo(args: ParsedArgs, io: Io, bundled: string): Promise<number> {
   checkFlags(args, ['out']);
   const outDir = resolve(flagString(args, 'out') ?? 'dist/demo');
   mkdirSync(outDir, { recursive: true });
@@ -221,7 +255,7 @@ export function demo(args: ParsedArgs, io: Io, bundled: string): number {
   io.out(`$ synbal check ${bundled}\n`);
   const before = check({ command: 'check', positional: [bundled], flags: new Map() }, io);
   io.out(`(exit ${before})\n\n$ synbal balance ${bundled} -o ${target} --verify\n`);
-  balanceCommand({ command: 'balance', positional: [bundled], flags: new Map<string, string | true>([['output', target], ['verify', true]]) }, io);
+  await balanceCommand({ command: 'balance', positional: [bundled], flags: new Map<string, string | true>([['output', target], ['verify', true]]) }, io);
   io.out(`\n$ synbal check ${target}\n`);
   const after = check({ command: 'check', positional: [target], flags: new Map() }, io);
   io.out(`(exit ${after})\n`);

@@ -6,6 +6,7 @@ import type { Checkpoint } from './checkpoint';
 import { networkJsonFormat } from './networkJson';
 import { kerasH5Format, kerasZipFormat } from './keras';
 import { npyFormat, npzFormat } from './numpy';
+import { onnxFormat } from './onnx/format';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import { safetensorsIndexFormat } from './safetensorsIndex';
@@ -42,6 +43,7 @@ export const FORMATS: readonly ModelFormat[] = [
   kerasZipFormat,
   npyFormat,
   npzFormat,
+  onnxFormat,
 ];
 
 const HEAD_BYTES = 4096;

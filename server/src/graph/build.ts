@@ -6,6 +6,7 @@ import { proposeTopology, type ModuleHint } from './conventions';
 import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
 import { kerasToNetwork } from './keras';
+import { onnxToNetwork } from './onnx';
 import { isPickleStructure, moduleHints } from './pickleHints';
 
 export interface BuiltNetwork {
@@ -25,6 +26,7 @@ export interface BuildOptions {
 const GRAPH_BUILDERS: Record<string, (cp: Checkpoint) => BuiltNetwork> = {
   'keras-h5': kerasToNetwork,
   keras: kerasToNetwork,
+  onnx: onnxToNetwork,
 };
 
 /** Whether the file states its own graph (then manifests and conventions do not apply). */

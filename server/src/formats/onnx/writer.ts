@@ -1,0 +1,166 @@
+// A balanced copy of an ONNX model: the changed tensors' elements replaced where they are stored,
+// every other byte as it was. Same-length patches go through writePatchedCopy directly; edits that
+// change a length (float16 varints, a new external-data location) are spliced into a staging copy
+// first, with every enclosing length prefix re-encoded.
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Tensor } from '../../tensor/tensor';
+import { assertUnchanged, bytesOf, loadTensor, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { temporaryPathFor, writePatchedCopy, type Patch } from '../patch';
+import type { WriteOptions } from '../registry';
+import { openOnnx, onnxStructure } from './reader';
+import { readSegments, type TensorRecord } from './proto';
+import { allSameLength, asPatches, copyWithEdits, withLengthFixes, type Edit } from './splice';
+import { ENC_INT32_HALF, ENC_TYPED_FLOATS } from './tensors';
+import { ByteSource, encodeVarint } from './wire';
+
+function fail(path: string, what: string): never {
+  throw new Error(`${path}: ${what}`);
+}
+
+function checkReplacement(cp: Checkpoint, entry: TensorEntry | undefined, name: string, t: Tensor): TensorEntry {
+  if (!entry) fail(cp.path, `cannot write tensor ${name}: the model has no tensor of that name`);
+  if (entry.readOnlyReason) fail(cp.path, `cannot write tensor ${name}: ${entry.readOnlyReason}`);
+  if (entry.dtype !== t.dtype) fail(cp.path, `cannot write tensor ${name}: it is ${entry.dtype}, the new values are ${t.dtype}`);
+  if (entry.shape.length !== t.shape.length || entry.shape.some((d, i) => d !== t.shape[i])) {
+    fail(cp.path, `cannot write tensor ${name}: shape [${t.shape.join(', ')}] differs from the stored [${entry.shape.join(', ')}]`);
+  }
+  return entry;
+}
+
+/** Edits that store `t` in the typed fields of a record (float_data/double_data or int32_data halves). */
+function typedEdits(src: ByteSource, entry: TensorEntry, r: TensorRecord, t: Tensor): Edit[] {
+  const edits: Edit[] = [];
+  if (entry.encoding === ENC_TYPED_FLOATS) {
+    const field = entry.dtype === 'float64' ? 10 : 4;
+    const size = field === 10 ? 8 : 4;
+    const bytes = bytesOf(t);
+    let i = 0;
+    for (const s of r.typed.get(field) ?? []) {
+      for (let p = s.start; p < s.end; p += size, i++) edits.push({ start: p, end: p + size, bytes: bytes.subarray(i * size, (i + 1) * size), frame: r.frame });
+    }
+    return edits;
+  }
+  // float16/bfloat16 bit patterns as varints: a new pattern may need another number of bytes,
+  // so each run is re-encoded whole, keeping the split of elements between runs.
+  const bits = t.data as Uint16Array;
+  let i = 0;
+  for (const s of r.typed.get(5) ?? []) {
+    const count = readSegments(src, [s], 5).length;
+    const values = Array.from(bits.subarray(i, i + count), (v) => encodeVarint(v));
+    i += count;
+    if (s.packed) {
+      const content = Buffer.concat(values);
+      edits.push({ start: s.lenPos, end: s.end, bytes: Buffer.concat([encodeVarint(content.length), content]), frame: r.frame });
+    } else {
+      edits.push({ start: s.start, end: s.end, bytes: values[0], frame: r.frame });
+    }
+  }
+  return edits;
+}
+
+/** A name for the balanced copy of an external-data file, beside the target, clashing with no source file. */
+function newDataPath(target: string, index: number, count: number, taken: Set<string>): string {
+  const stem = basename(target);
+  const base = count === 1 ? `${stem}.data` : `${stem}.${index}.data`;
+  let candidate = join(dirname(target), base);
+  for (let k = 1; taken.has(resolve(candidate)); k++) candidate = join(dirname(target), base.replace(/\.data$/, k === 1 ? '.balanced.data' : `.balanced${k}.data`));
+  taken.add(resolve(candidate));
+  return candidate;
+}
+
+export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
+  const s = onnxStructure(cp);
+  assertUnchanged(cp);
+  const model = s.model;
+  const edits: Edit[] = [];
+  const dataPatches = new Map<string, Patch[]>();
+  const src = ByteSource.open(cp.path);
+  try {
+    for (const [name, t] of changed) {
+      const entry = checkReplacement(cp, s.entries.get(name), name, t);
+      const r = s.records.get(name)!;
+      if (entry.file !== cp.path) {
+        const list = dataPatches.get(entry.file) ?? [];
+        list.push({ offset: entry.offset, bytes: bytesOf(t) });
+        dataPatches.set(entry.file, list);
+      } else if ((entry.encoding ?? 'raw') === 'raw') {
+        edits.push({ start: entry.offset, end: entry.offset + entry.byteLength, bytes: bytesOf(t), frame: r.frame });
+      } else if (entry.encoding === ENC_TYPED_FLOATS || entry.encoding === ENC_INT32_HALF) {
+        edits.push(...typedEdits(src, entry, r, t));
+      } else {
+        fail(cp.path, `cannot write tensor ${name}: its encoding ${entry.encoding} is not written back`);
+      }
+    }
+  } finally {
+    src.close();
+  }
+
+  // Every external file gets a balanced copy beside the target, so the copy never shares (or
+  // depends on the folder of) the original's data; the locations in the model are rewritten.
+  const dataFiles = [...new Set(cp.tensors.filter((e) => e.file !== cp.path).map((e) => e.file))];
+  const taken = new Set<string>([...dataFiles.map((f) => resolve(f)), resolve(cp.path), resolve(target)]);
+  const renamed = new Map<string, string>();
+  dataFiles.forEach((f, i) => renamed.set(f, newDataPath(target, i, dataFiles.length, taken)));
+  for (const [name, r] of s.records) {
+    const entry = s.entries.get(name)!;
+    const to = renamed.get(entry.file);
+    if (!to) continue;
+    const loc = r.external.find((e) => e.key === 'location')!;
+    const text = Buffer.from(basename(to), 'utf8');
+    edits.push({ start: loc.valueLenPos, end: loc.valueEnd, bytes: Buffer.concat([encodeVarint(text.length), text]), frame: loc.frame });
+  }
+
+  const written: string[] = [];
+  try {
+    for (const [from, to] of renamed) {
+      writePatchedCopy(from, to, dataPatches.get(from) ?? [], { backup: opts.backup });
+      written.push(to);
+    }
+    const all = withLengthFixes(model.frames, edits);
+    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed);
+    if (allSameLength(all)) {
+      writePatchedCopy(cp.path, target, asPatches(all), { verify, backup: opts.backup });
+    } else {
+      const staging = `${temporaryPathFor(target)}.staging`;
+      try {
+        const fd = openSync(staging, 'wx');
+        try {
+          copyWithEdits(cp.path, model.size, all, fd);
+        } finally {
+          closeSync(fd);
+        }
+        writePatchedCopy(staging, target, [], { verify, backup: opts.backup });
+      } finally {
+        rmSync(staging, { force: true });
+      }
+    }
+  } catch (e) {
+    for (const f of written) rmSync(f, { force: true });
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith(target) || msg.startsWith(cp.path) ? msg : `${target}: ${msg}`);
+  }
+  return [target, ...written];
+}
+
+/** Reads the written file back: same tensors, the new values where changed, data where expected. */
+function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>): void {
+  let back: Checkpoint;
+  try {
+    back = openOnnx(tmp);
+  } catch (e) {
+    throw new Error(`${target}: the written file does not read back (${(e as Error).message})`);
+  }
+  if (back.tensors.length !== cp.tensors.length) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length}`);
+  cp.tensors.forEach((a, i) => {
+    const b = back.tensors[i];
+    if (a.name !== b.name || a.dtype !== b.dtype || a.shape.join() !== b.shape.join()) fail(target, `tensor ${a.name} did not survive the write (read back as ${b.name})`);
+    const expectFile = a.file === cp.path ? tmp : renamed.get(a.file);
+    if (expectFile && resolve(b.file) !== resolve(expectFile)) fail(target, `tensor ${a.name} reads from ${b.file}, expected ${expectFile}`);
+  });
+  const backEntries = new Map(back.tensors.map((e) => [e.name, e]));
+  for (const [name, t] of changed) {
+    const got = loadTensor(backEntries.get(name)!);
+    if (!bytesOf(got).equals(bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
+  }
+}

@@ -50,7 +50,15 @@ function runAll(): number {
   return failures.length === 0 ? 0 : 1;
 }
 
-/** Generates each model file, measures it in a fresh process, and removes it. */
+function fileChild(name: string, mode: 'check' | 'balance', k: number): FileResult {
+  process.stderr.write(`${mode} ${name} in a fresh process (${k + 1}/${FILE_RUNS})…\n`);
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], FILE_CHILD_FLAG, name, mode], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 2 ** 24 });
+  const last = child.stdout.trim().split('\n').pop() ?? '';
+  if (child.status !== 0) throw new Error(`${name} ${mode}: exit ${child.status}: ${last.slice(0, 200)}`);
+  return JSON.parse(last) as FileResult;
+}
+
+/** Generates each model file, measures it in fresh processes, and removes it. */
 function runFiles(failures: Failure[]): { results: FileResult[]; skipped: string[] } {
   const results: FileResult[] = [];
   const skipped: string[] = [];
@@ -61,27 +69,25 @@ function runFiles(failures: Failure[]): { results: FileResult[]; skipped: string
     }
     process.stderr.write(`writing ${c.file}…\n`);
     generate(c);
-    const runs: FileResult[] = [];
-    for (let k = 0; k < FILE_RUNS; k++) {
-      process.stderr.write(`measuring ${c.name} in a fresh process (${k + 1}/${FILE_RUNS})…\n`);
-      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], FILE_CHILD_FLAG, c.name], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 2 ** 24 });
-      const last = child.stdout.trim().split('\n').pop() ?? '';
-      try {
-        if (child.status !== 0) throw new Error(`exit ${child.status}`);
-        runs.push(JSON.parse(last) as FileResult);
-      } catch (e) {
-        failures.push({ name: c.name, error: `${(e as Error).message}: ${last.slice(0, 200)}` });
-        break;
-      }
+    const checks: FileResult[] = [];
+    const balances: FileResult[] = [];
+    try {
+      for (let k = 0; k < FILE_RUNS; k++) checks.push(fileChild(c.name, 'check', k));
+      if (c.balance) for (let k = 0; k < FILE_RUNS; k++) balances.push(fileChild(c.name, 'balance', k));
+      results.push(combine(checks, balances));
+    } catch (e) {
+      failures.push({ name: c.name, error: (e as Error).message });
     }
-    if (runs.length === FILE_RUNS) results.push(combine(runs));
   }
   rmSync(SCRATCH, { recursive: true, force: true });
   return { results, skipped };
 }
 
 const child = argValue(CHILD_FLAG);
-const fileChild = argValue(FILE_CHILD_FLAG);
+const fileCase = argValue(FILE_CHILD_FLAG);
 if (child !== undefined) runChild(child);
-else if (fileChild !== undefined) void measureFile(FILE_CASES.find((c) => c.name === fileChild)!).then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+else if (fileCase !== undefined) {
+  const mode = argValue(fileCase) === 'balance' ? 'balance' : 'check';
+  void measureFile(FILE_CASES.find((c) => c.name === fileCase)!, mode).then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+}
 else process.exitCode = runAll();

@@ -145,7 +145,7 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
     },
   });
   const changed = scaledTensors(problem, result.x);
-  const balanced = applyScales(problem, result.x);
+  const balanced = applyScales(problem, result.x, changed);
   const inPlace = args.flags.has('in-place');
   const explicit = flagString(args, 'output');
   if (inPlace && explicit) throw new Error('give either --in-place or --output, not both');

@@ -23,8 +23,19 @@ export function scaledTensors(problem: Problem, x: Float64Array): Map<string, Te
       copy = { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, data: tensor.data.slice() };
       out.set(tensor.name, copy);
     }
-    const src = elementReader(tensor.dtype, tensor.data);
+    const src = tensor.data;
     const dst = copy.data;
+    if ((src instanceof Float32Array || src instanceof Float64Array) && taps.length === 1 && taps[0] === 0) {
+      // Float weights, one element per (row, column): multiply in place, row by row.
+      for (let a = 0; a < nT; a++) {
+        const fa = ft[a];
+        const off = base + a * sa;
+        if (sb === 1) for (let b = 0; b < nS; b++) dst[off + b] = src[off + b] * fa * fs[b];
+        else for (let b = 0; b < nS; b++) dst[off + b * sb] = src[off + b * sb] * fa * fs[b];
+      }
+      continue;
+    }
+    const read = elementReader(tensor.dtype, tensor.data);
     const encode =
       tensor.dtype === 'float16' ? numberToFloat16 : tensor.dtype === 'bfloat16' ? numberToBfloat16 : (v: number) => v;
     for (let a = 0; a < nT; a++) {
@@ -32,16 +43,15 @@ export function scaledTensors(problem: Problem, x: Float64Array): Map<string, Te
         const f = ft[a] * fs[b];
         if (f === 1) continue;
         const off = base + a * sa + b * sb;
-        for (let k = 0; k < taps.length; k++) dst[off + taps[k]] = encode(src(off + taps[k]) * f);
+        for (let k = 0; k < taps.length; k++) dst[off + taps[k]] = encode(read(off + taps[k]) * f);
       }
     }
   }
   return out;
 }
 
-/** The network with its scaled tensors replaced. */
-export function applyScales(problem: Problem, x: Float64Array): Network {
-  const changed = scaledTensors(problem, x);
+/** The network with its scaled tensors replaced (pass `changed` when already computed). */
+export function applyScales(problem: Problem, x: Float64Array, changed = scaledTensors(problem, x)): Network {
   const net = problem.network;
   return { ...net, tensors: net.tensors.map((t) => changed.get(t.name) ?? t) };
 }

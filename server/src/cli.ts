@@ -50,7 +50,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'manifest':
         return manifest(args, io);
       case 'demo':
-        return await demo(args, io, join(__dirname, '..', 'server', 'examples', 'mlp.json'));
+        return await demo(args, io, join(__dirname, '..', 'server', 'examples', 'cnn_bn.onnx'));
       default:
         throw new Error(`unknown command "${args.command}" (try synbal --help)`);
     }

@@ -164,7 +164,9 @@ describe('the bundled binary', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'synbal-demo-'));
     const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'dist', 'cli.js'), 'demo', '--out', dir], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /all 32 balanceable units are within the tolerance/);
-    assert.ok(existsSync(join(dir, 'mlp.balanced.json')));
+    assert.match(r.stdout, /30 of 30 balanceable units are out of balance/);
+    assert.match(r.stdout, /function check \(4 random inputs\): largest output difference/);
+    assert.match(r.stdout, /all 30 balanceable units are within the tolerance/);
+    assert.ok(existsSync(join(dir, 'cnn_bn.balanced.onnx')));
   });
 });

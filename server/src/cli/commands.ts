@@ -11,7 +11,7 @@ import { compareFunctions, type FunctionComparison } from '../engine/verify';
 import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/networks';
 import { leakyRelu } from '../engine/activation';
 import { networkToJson } from '../formats/networkJson';
-import type { Checkpoint } from '../formats/checkpoint';
+import { assertUnchanged, ChangedWhileReading, type Checkpoint } from '../formats/checkpoint';
 import { verifyOnnx } from '../formats/onnx/verify';
 import { openModel, type ModelFormat } from '../formats/registry';
 import type { Tensor } from '../tensor/tensor';
@@ -60,11 +60,23 @@ interface Opened {
   notes: string[];
 }
 
+/** Times a file that keeps changing while it is read (a training run saving it) is tried. */
+const READ_ATTEMPTS = 4;
+
 function open(file: string | undefined, args: ParsedArgs): Opened {
   if (!file) throw new Error('which file? (give a model file path)');
-  const { format, checkpoint } = openModel(file);
-  const built = buildNetwork(checkpoint, { defaultActivation: flagString(args, 'activation') });
-  return { file, format, checkpoint, network: built.network, notes: [...checkpoint.warnings, ...built.notes] };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { format, checkpoint } = openModel(file);
+      const built = buildNetwork(checkpoint, { defaultActivation: flagString(args, 'activation') });
+      // The weights were read after the header: a file rewritten in between is read again.
+      assertUnchanged(checkpoint);
+      return { file, format, checkpoint, network: built.network, notes: [...checkpoint.warnings, ...built.notes] };
+    } catch (e) {
+      if (!(e instanceof ChangedWhileReading) || attempt === READ_ATTEMPTS) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250 * attempt);
+    }
+  }
 }
 
 function compileFor(o: Opened, reg: Regularizer): Problem {
@@ -245,12 +257,12 @@ export function example(args: ParsedArgs, io: Io): number {
   return 0;
 }
 
-/** The bundled example, checked, balanced, verified and checked again. */
+/** The bundled example (a real ONNX file), checked, balanced, verified and checked again. */
 export async function demo(args: ParsedArgs, io: Io, bundled: string): Promise<number> {
   checkFlags(args, ['out']);
   const outDir = resolve(flagString(args, 'out') ?? 'dist/demo');
   mkdirSync(outDir, { recursive: true });
-  const target = relative(process.cwd(), join(outDir, 'mlp.balanced.json'));
+  const target = relative(process.cwd(), join(outDir, basename(bundled).replace(/\.onnx$/, '.balanced.onnx')));
   bundled = relative(process.cwd(), bundled);
   io.out(`$ synbal check ${bundled}\n`);
   const before = check({ command: 'check', positional: [bundled], flags: new Map() }, io);

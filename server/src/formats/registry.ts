@@ -2,7 +2,7 @@
 // A new format is one module with a ModelFormat and one line in FORMATS.
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Tensor } from '../tensor/tensor';
-import type { Checkpoint } from './checkpoint';
+import { ChangedWhileReading, type Checkpoint } from './checkpoint';
 import { networkJsonFormat } from './networkJson';
 import { kerasH5Format, kerasZipFormat } from './keras';
 import { npyFormat, npzFormat } from './numpy';
@@ -78,6 +78,7 @@ export function openModel(path: string): { format: ModelFormat; checkpoint: Chec
   try {
     return { format, checkpoint: format.open(path) };
   } catch (e) {
+    if (e instanceof ChangedWhileReading) throw e;
     const msg = (e as Error).message;
     throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
   }

@@ -52,11 +52,14 @@ describe('damaged files', () => {
         if (existsSync(join(MODELS, `${file}.synbal.json`))) copyFileSync(join(MODELS, `${file}.synbal.json`), `${path}.synbal.json`);
         const out = join(dir, 'out.bin');
         let err = '';
-        const code = await main(['balance', path, '--activation', 'relu', '-o', out], { out: () => {}, err: (t) => (err += t) });
+        let said = '';
+        const code = await main(['balance', path, '--activation', 'relu', '-o', out], { out: (t) => (said += t), err: (t) => (err += t) });
         const label = `${what} copy ${k}`;
         if (code === 0) {
           outcomes.worked++;
-          assert.ok(existsSync(out), `${label}: success without output`);
+          // Damage can leave nothing to balance (a renamed tensor breaks the layer chain): then
+          // the command says so and writes nothing.
+          assert.ok(existsSync(out) || /no balanceable units, nothing written/.test(said), `${label}: success without output: ${said}`);
         } else {
           outcomes.refused++;
           assert.equal(code, 2, `${label}: exit ${code}`);

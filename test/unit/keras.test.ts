@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
 import { kerasH5Format, kerasZipFormat, prepareKeras, isHdf5, kerasStructureOf } from '../../server/src/formats/keras/index';
-import { firstZipEntryName, readZipDirectory, readZipEntry, writeZip, type ZipItem } from '../../server/src/formats/keras/zip';
+import { firstZipEntryName, readZipEntry, readZipFileDirectory, writeZip, type ZipItem } from '../../server/src/formats/zip';
 import { snakeCase } from '../../server/src/formats/keras/variables';
 import type { Tensor } from '../../server/src/tensor/tensor';
 import { fixture, hasPythonH5py, python, scratch } from '../fixtures/keras/helpers';
@@ -207,8 +207,8 @@ describe('Keras 3 .keras archives', () => {
     const t = loadTensor(cp.tensors.find((e) => e.name === 'fc/kernel')!);
     const target = join(dir, 'out.keras');
     kerasZipFormat.write(cp, new Map([[t.name, scaled(t, 3)]]), target);
-    const before = readZipDirectory(src);
-    const after = readZipDirectory(target);
+    const before = readZipFileDirectory(src).entries;
+    const after = readZipFileDirectory(target).entries;
     assert.deepEqual(after.map((e) => [e.name, e.method]), before.map((e) => [e.name, e.method]));
     for (const name of ['metadata.json', 'config.json']) {
       assert.ok(readZipEntry(target, after.find((e) => e.name === name)!).equals(readZipEntry(src, before.find((e) => e.name === name)!)));
@@ -272,9 +272,9 @@ describe('bad Keras input', () => {
   it('a damaged config.json (CRC-32)', () => {
     const dir = scratch('mlp_seq.keras');
     const p = join(dir, 'mlp_seq.keras');
-    const e = readZipDirectory(p).find((x) => x.name === 'config.json')!;
+    const e = readZipFileDirectory(p).entries.find((x) => x.name === 'config.json')!;
     const buf = readFileSync(p);
-    buf[e.dataOffset + 10] ^= 0x20;
+    buf[e.dataStart + 10] ^= 0x20;
     writeFileSync(p, buf);
     rejects(() => kerasZipFormat.open(p), p, /CRC-32/);
   });
@@ -284,8 +284,8 @@ describe('bad Keras input', () => {
     const dir = scratch();
     const src = fixture('cnn_bn.keras');
     const p = join(dir, 'edited.keras');
-    const items: ZipItem[] = readZipDirectory(src)
-      .filter((e) => !(dropWeights && e.name === 'model.weights.h5'))
+    const items: ZipItem[] = readZipFileDirectory(src)
+      .entries.filter((e) => !(dropWeights && e.name === 'model.weights.h5'))
       .map((e) => (e.name === 'config.json' ? { name: e.name, method: 0, data: Buffer.from(JSON.stringify(config)), dosTime: 0, dosDate: 33 } : { copy: e, from: src }));
     const fd = openSync(p, 'w');
     writeZip(fd, items);
@@ -294,7 +294,7 @@ describe('bad Keras input', () => {
   }
 
   it('an archive without weights', () => {
-    const config = JSON.parse(readZipEntry(fixture('cnn_bn.keras'), readZipDirectory(fixture('cnn_bn.keras')).find((e) => e.name === 'config.json')!).toString());
+    const config = JSON.parse(readZipEntry(fixture('cnn_bn.keras'), readZipFileDirectory(fixture('cnn_bn.keras')).entries.find((e) => e.name === 'config.json')!).toString());
     const p = withConfig(config, true);
     rejects(() => kerasZipFormat.open(p), p, /no model\.weights\.h5/);
   });
@@ -314,7 +314,7 @@ describe('bad Keras input', () => {
   });
 
   it('a config whose layers name the wrong weights', () => {
-    const cfg = JSON.parse(readZipEntry(fixture('cnn_bn.keras'), readZipDirectory(fixture('cnn_bn.keras')).find((e) => e.name === 'config.json')!).toString());
+    const cfg = JSON.parse(readZipEntry(fixture('cnn_bn.keras'), readZipFileDirectory(fixture('cnn_bn.keras')).entries.find((e) => e.name === 'config.json')!).toString());
     // An extra Dense layer: Keras would look for layers/dense_2, which the weights file lacks.
     cfg.config.layers.push({ module: 'keras.layers', class_name: 'Dense', name: 'extra', config: { name: 'extra', units: 2, use_bias: true }, inbound_nodes: [{ args: [{ class_name: '__keras_tensor__', config: { keras_history: ['logits', 0, 0] } }], kwargs: {} }] });
     const p = withConfig(cfg);

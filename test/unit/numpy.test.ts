@@ -8,7 +8,7 @@ import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/checkpoint';
-import { readZipDirectory, verifyZip, writeZip } from '../../server/src/formats/keras/zip';
+import { readZipFileDirectory, verifyZip, writeZip } from '../../server/src/formats/zip';
 import { npyFormat, npzFormat, parseNpyHeader } from '../../server/src/formats/numpy';
 import { buildNetwork } from '../../server/src/graph/build';
 import { makeTensor, tensorValues, type Tensor } from '../../server/src/tensor/tensor';
@@ -128,13 +128,13 @@ describe('.npz archives', () => {
       const target = join(dir, 'out.npz');
       npzFormat.write(cp, new Map([['2.weight', times(t, 0.5)]]), target);
       verifyZip(target);
-      const before = readZipDirectory(src);
-      const after = readZipDirectory(target);
+      const before = readZipFileDirectory(src).entries;
+      const after = readZipFileDirectory(target).entries;
       assert.deepEqual(after.map((e) => [e.name, e.method]), before.map((e) => [e.name, e.method]));
       for (const e of after) {
         const b = before.find((x) => x.name === e.name)!;
-        if (e.name === '2.weight.npy') assert.notEqual(e.crc32, b.crc32);
-        else assert.ok(readRange(target, e.dataOffset, e.compressedSize).equals(readRange(src, b.dataOffset, b.compressedSize)), e.name);
+        if (e.name === '2.weight.npy') assert.notEqual(e.crc, b.crc);
+        else assert.ok(readRange(target, e.dataStart, e.compressedSize).equals(readRange(src, b.dataStart, b.compressedSize)), e.name);
       }
       const again = npzFormat.open(target);
       close(valuesOf(again, '2.weight'), VALUES['2.weight'].values.map((v) => v / 2), 1e-7);
@@ -210,9 +210,9 @@ describe('bad NumPy input', () => {
   it('a damaged deflated entry', () => {
     const dir = scratch('state_compressed.npz');
     const p = join(dir, 'state_compressed.npz');
-    const e = readZipDirectory(p)[0];
+    const e = readZipFileDirectory(p).entries[0];
     const buf = readFileSync(p);
-    buf[e.dataOffset + 20] ^= 0xff;
+    buf[e.dataStart + 20] ^= 0xff;
     writeFileSync(p, buf);
     rejects(() => npzFormat.open(p), p, /0\.weight\.npy/);
   });

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { ChangedWhileReading, isFloatDType, loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
 import { pytorchFormat } from '../../server/src/formats/pytorch/index';
-import { readZipDirectory } from '../../server/src/formats/pytorch/zip';
+import { readZipDirectory } from '../../server/src/formats/zip';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const FILES = ['mlp_relu.pt', 'mlp_relu_legacy.pt', 'cnn_bn_legacy.pt', 'mlp_relu_module.pt', 'mlp_relu_script.pt', 'mlp_f16.pt'];

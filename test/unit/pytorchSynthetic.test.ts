@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/checkpoint';
 import { pytorchFormat, type PickleStructure } from '../../server/src/formats/pytorch/index';
-import { readZipDirectory } from '../../server/src/formats/pytorch/zip';
+import { readZipDirectory } from '../../server/src/formats/zip';
 import type { Tensor } from '../../server/src/tensor/tensor';
 
 const work = mkdtempSync(join(tmpdir(), 'synbal-ptsyn-'));

@@ -9,7 +9,7 @@ import type { Tensor } from '../tensor/tensor';
 import { assertUnchanged, bytesOf, isFloatDType, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from './checkpoint';
 import { writePatchedCopy } from './patch';
 import type { ModelFormat, WriteOptions } from './registry';
-import { STORED, firstZipEntryName, readZipDirectory, readZipEntry, writeZipFile, type ZipEntry, type ZipItem } from './keras/zip';
+import { STORED, firstZipEntryName, readZipEntry, readZipFileDirectory, writeZipFile, type ZipEntry, type ZipItem } from './zip';
 
 export const NPY_FORMAT = 'npy';
 export const NPZ_FORMAT = 'npz';
@@ -289,18 +289,18 @@ function writeNpy(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: 
 /** The .npy bytes of an entry: its header (and, deflated, all of it) and where its data is. */
 function npzArray(path: string, e: ZipEntry): { h: NpyHeader; base: number; deflated: boolean; data?: Buffer } {
   const where = `${path} (${e.name})`;
-  if (e.method === STORED && !(e.flags & 1)) {
-    const head = readRange(path, e.dataOffset, Math.min(e.size, MAX_HEADER + 12));
-    return { h: parseNpyHeader(head, e.size, where), base: e.dataOffset, deflated: false };
+  if (e.method === STORED) {
+    const head = readRange(path, e.dataStart, Math.min(e.size, MAX_HEADER + 12));
+    return { h: parseNpyHeader(head, e.size, where), base: e.dataStart, deflated: false };
   }
   const all = readZipEntry(path, e);
   const h = parseNpyHeader(all, all.length, where);
-  return { h, base: e.dataOffset, deflated: true, data: all.subarray(h.dataOffset, h.dataOffset + h.byteLength) };
+  return { h, base: e.dataStart, deflated: true, data: all.subarray(h.dataOffset, h.dataOffset + h.byteLength) };
 }
 
 export function openNpz(path: string): Checkpoint {
   const st = stamp(path);
-  const entries = readZipDirectory(path);
+  const { entries } = readZipFileDirectory(path);
   const tensors: TensorEntry[] = [];
   const warnings: string[] = [];
   for (const e of entries) {
@@ -324,7 +324,7 @@ export function openNpz(path: string): Checkpoint {
 function writeNpz(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
   assertUnchanged(cp);
   for (const [name, t] of changed) checkReplacement(cp, name, t);
-  const entries = readZipDirectory(cp.path);
+  const { entries } = readZipFileDirectory(cp.path);
   const expected = new Map<string, Buffer>();
   const items: ZipItem[] = entries.map((e) => {
     const t = e.name.endsWith('.npy') ? changed.get(e.name.slice(0, -4)) : undefined;
@@ -339,7 +339,7 @@ function writeNpz(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: 
   writeZipFile(target, items, {
     backup: opts.backup,
     check: (tmp, written) => {
-      for (const e of written) {
+      for (const e of written.entries) {
         const want = expected.get(e.name);
         if (!want) continue;
         const npy = readZipEntry(tmp, e);

@@ -43,13 +43,14 @@ export function replaceSafely(target: string, fill: (tmpPath: string) => void, o
   }
 }
 
-export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOptions = {}): void {
+/** `replaceSafely` for content written through a descriptor, flushed to disk before it is verified. */
+export function replaceByWriting(target: string, write: (fd: number) => void, opts: SafeWriteOptions = {}): void {
   replaceSafely(
     target,
     (tmp) => {
       const fd = openSync(tmp, 'wx');
       try {
-        writeAll(fd, data);
+        write(fd);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -57,4 +58,8 @@ export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOpt
     },
     opts,
   );
+}
+
+export function writeFileSafely(target: string, data: Buffer, opts: SafeWriteOptions = {}): void {
+  replaceByWriting(target, (fd) => writeAll(fd, data), opts);
 }

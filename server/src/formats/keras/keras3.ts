@@ -15,7 +15,7 @@ import { KERAS_ZIP_FORMAT, type KerasStructure } from './structure';
 import { variableRoles, snakeCase } from './variables';
 import { readLayerWeights, type LayerDatasets } from './weights';
 import { plannedWrites, verifyDatasets, writeDatasets } from './writeBack';
-import { readZipDirectory, readZipEntry, writeZipFile, type ZipEntry, type ZipItem } from './zip';
+import { readZipEntry, readZipFileDirectory, writeZipFile, type ZipDirectory, type ZipEntry, type ZipItem } from '../zip';
 
 const CONFIG = 'config.json';
 const METADATA = 'metadata.json';
@@ -25,8 +25,8 @@ function fail(path: string, what: string): never {
   throw new Error(`${path}: ${what}`);
 }
 
-function jsonEntry(path: string, entries: ZipEntry[], name: string): unknown {
-  const e = entries.find((x) => x.name === name);
+function jsonEntry(path: string, dir: ZipDirectory, name: string): unknown {
+  const e = dir.byName.get(name);
   if (!e) return undefined;
   try {
     return JSON.parse(readZipEntry(path, e).toString('utf8'));
@@ -88,24 +88,24 @@ function layerDatasets(path: string, f: H5File, model: KerasModel): { layers: La
 }
 
 interface Archive {
-  entries: ZipEntry[];
+  dir: ZipDirectory;
   weights: ZipEntry;
   model: KerasModel;
   kerasVersion?: string;
 }
 
 function readArchive(path: string): Archive {
-  const entries = readZipDirectory(path);
-  const config = jsonEntry(path, entries, CONFIG);
+  const dir = readZipFileDirectory(path);
+  const config = jsonEntry(path, dir, CONFIG);
   if (config === undefined) fail(path, `a zip archive without ${CONFIG}: not a Keras 3 model file`);
   const model = parseModelConfig(config, path);
-  const weights = entries.find((e) => e.name === WEIGHTS);
+  const weights = dir.byName.get(WEIGHTS);
   if (!weights) {
-    const npz = entries.some((e) => e.name === 'model.weights.npz');
+    const npz = dir.byName.has('model.weights.npz');
     fail(path, npz ? 'the weights are stored as model.weights.npz, which is not supported' : `the archive has no ${WEIGHTS}`);
   }
-  const meta = jsonEntry(path, entries, METADATA) as { keras_version?: unknown } | undefined;
-  return { entries, weights, model, kerasVersion: typeof meta?.keras_version === 'string' ? meta.keras_version : undefined };
+  const meta = jsonEntry(path, dir, METADATA) as { keras_version?: unknown } | undefined;
+  return { dir, weights, model, kerasVersion: typeof meta?.keras_version === 'string' ? meta.keras_version : undefined };
 }
 
 export function openKerasZip(path: string): Checkpoint {
@@ -146,13 +146,13 @@ export function writeKerasZip(cp: Checkpoint, changed: ReadonlyMap<string, Tenso
     verifyDatasets(h5Path, writes, label);
     return readFileSync(h5Path);
   });
-  const items: ZipItem[] = archive.entries.map((e) =>
+  const items: ZipItem[] = archive.dir.entries.map((e) =>
     e === archive.weights ? { name: e.name, method: e.method, data: h5Bytes, dosTime: e.dosTime, dosDate: e.dosDate } : { copy: e, from: cp.path },
   );
   writeZipFile(target, items, {
     backup: opts.backup,
-    check: (tmp, entries) => {
-      const weights = entries.find((e) => e.name === WEIGHTS);
+    check: (tmp, written) => {
+      const weights = written.byName.get(WEIGHTS);
       if (!weights) fail(target, `the written archive lost ${WEIGHTS}`);
       withWeightsFile(tmp, weights, (h5Path) => verifyDatasets(h5Path, writes, label));
     },

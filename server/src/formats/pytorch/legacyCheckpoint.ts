@@ -2,13 +2,13 @@
 // five pickles back to back — magic number, protocol version, sys_info, the object, the
 // storage keys — then each storage in key order as an int64 LE element count and its raw
 // bytes. Only the pickles are read; the storages become byte ranges.
+import { readAt } from '../zip';
 import { unpickle, type UnpickleHooks } from './pickle';
 import { FileSource } from './source';
 import { tensorEntries, type StorageBytes } from './tensors';
 import { TorchUnpickler, type StorageRef } from './torchGlobals';
 import { PyDict, PyGlobal, describe } from './values';
 import { walkPickle } from './walk';
-import { readAt } from './zip';
 import type { PickleContents } from './zipCheckpoint';
 
 export const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;

@@ -3,13 +3,13 @@
 // turning every failure into one Error that names the file.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { ChangedWhileReading, stampOf, type Checkpoint, type FileStamp } from '../checkpoint';
+import { firstZipEntryName, readAt } from '../zip';
 import { asFileError, fail } from './errors';
 import { isLegacyMagic, readLegacyCheckpoint } from './legacyCheckpoint';
 import { unpickle } from './pickle';
 import { BufferSource } from './source';
 import { sharedRangeWarnings } from './tensors';
 import { PyGlobal } from './values';
-import { readAt } from './zip';
 import { readZipCheckpoint, type PickleContents } from './zipCheckpoint';
 
 export const PYTORCH_FORMAT = 'pytorch';
@@ -18,9 +18,8 @@ const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 
 /** The first local header's name is inside PyTorch's one top-level folder. */
 function isTorchZip(head: Buffer): boolean {
-  if (head.length < 30 || !head.subarray(0, 4).equals(ZIP_MAGIC)) return false;
-  const nameLen = head.readUInt16LE(26);
-  const name = head.toString('utf8', 30, Math.min(head.length, 30 + nameLen));
+  const name = firstZipEntryName(head);
+  if (name === undefined) return false;
   return /^[^/]+\/(data\.pkl|data\/|version|constants\.pkl|constants\/|code\/|byteorder|\.data\/)/.test(name) || name === 'data.pkl';
 }
 

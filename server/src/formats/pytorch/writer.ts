@@ -4,16 +4,16 @@
 // unzip and Python's zipfile reject stale CRCs; then re-read the copy before renaming it.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { assertUnchanged, readRange, type Checkpoint } from '../checkpoint';
-import { writeAll, writePatchedCopy } from '../patch';
+import { writePatchedCopy } from '../patch';
 import type { WriteOptions } from '../registry';
+import { SIG_LOCAL, checkCrcs, readZipDirectory, rewriteCrcs, type ZipEntry } from '../zip';
 import type { Tensor } from '../../tensor/tensor';
 import { asFileError } from './errors';
 import { openPytorch } from './open';
 import { tensorPatches, type TensorPatch } from './patches';
-import { FLAG_DESCRIPTOR, crcOfRange, descriptorCrcOffset, readAt, readZipDirectory, type ZipEntry } from './zip';
 
 function isZipFile(path: string): boolean {
-  return readRange(path, 0, 4).readUInt32LE(0) === 0x04034b50;
+  return readRange(path, 0, 4).readUInt32LE(0) === SIG_LOCAL;
 }
 
 function entriesTouched(entries: readonly ZipEntry[], patches: readonly TensorPatch[]): ZipEntry[] {
@@ -26,50 +26,16 @@ function entriesTouched(entries: readonly ZipEntry[], patches: readonly TensorPa
   return [...touched];
 }
 
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0, 0);
-  return b;
-}
-
-/** Where each touched entry records its CRC-32, read before anything is rewritten. */
-interface CrcSites {
-  entry: ZipEntry;
-  sites: number[];
-}
-
-function crcSites(fd: number, size: number, entries: readonly ZipEntry[]): CrcSites[] {
-  return entries.map((entry) => {
-    const sites = [entry.centralHeaderOffset + 16];
-    const descriptor = descriptorCrcOffset(fd, entry, size);
-    if (entry.flags & FLAG_DESCRIPTOR && descriptor === undefined) throw new Error(`zip entry ${entry.name}: its data descriptor was not found`);
-    if (descriptor !== undefined) sites.push(descriptor);
-    if (entry.localCrc !== 0 || !(entry.flags & FLAG_DESCRIPTOR)) sites.push(entry.localHeaderOffset + 14);
-    return { entry, sites };
-  });
-}
-
 function fixZipCrcs(fd: number, patches: readonly TensorPatch[]): void {
   const size = fstatSync(fd).size;
-  const dir = readZipDirectory(fd, size);
-  const plan = crcSites(fd, size, entriesTouched(dir.entries, patches));
-  for (const { entry, sites } of plan) {
-    const crc = crcOfRange(fd, entry.dataStart, entry.compressedSize);
-    for (const at of sites) writeAll(fd, u32(crc), at);
-  }
+  rewriteCrcs(fd, size, entriesTouched(readZipDirectory(fd, size).entries, patches));
 }
 
 function verifyZipCrcs(path: string, patches: readonly TensorPatch[]): void {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const dir = readZipDirectory(fd, size);
-    for (const { entry, sites } of crcSites(fd, size, entriesTouched(dir.entries, patches))) {
-      const crc = crcOfRange(fd, entry.dataStart, entry.compressedSize);
-      for (const at of sites) {
-        if (readAt(fd, at, 4).readUInt32LE(0) !== crc >>> 0) throw new Error(`zip entry ${entry.name}: CRC-32 at byte ${at} does not match its data`);
-      }
-    }
+    checkCrcs(fd, size, entriesTouched(readZipDirectory(fd, size).entries, patches));
   } finally {
     closeSync(fd);
   }

@@ -2,6 +2,7 @@
 // top-level folder holding data.pkl, whose persistent ids name storages stored as
 // data/<key>; TorchScript adds constants.pkl (storages under constants/) and code/.
 import type { TensorEntry } from '../checkpoint';
+import { readAt, readEntry, readZipDirectory, type ZipDirectory, type ZipEntry } from '../zip';
 import { unpickle } from './pickle';
 import { BufferSource } from './source';
 import type { PickleStructure, ScriptClass } from './structure';
@@ -9,7 +10,6 @@ import { tensorEntries, type StorageBytes } from './tensors';
 import { TorchUnpickler, type StorageRef } from './torchGlobals';
 import { moduleOfCodePath, parseScriptClasses } from './torchscript';
 import { walkPickle, type NamedTensor } from './walk';
-import { readAt, readEntry, readZipDirectory, type ZipDirectory, type ZipEntry } from './zip';
 
 export interface PickleContents {
   tensors: TensorEntry[];

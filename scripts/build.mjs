@@ -8,6 +8,8 @@ const entries = {
   cli: 'server/src/bin/synbal.ts',
   bench: 'server/src/bench/main.ts',
   computeWorker: 'server/src/engine/parallelWorker.ts',
+  server: 'server/src/server.ts',
+  lspWorker: 'server/src/lsp/worker.ts',
 };
 
 const watch = process.argv.includes('--watch');

@@ -185,6 +185,7 @@ describe('regularizer parsing', () => {
 
 describe('compute threads', () => {
   it('split large products over workers with the same results as one thread', async () => {
+    process.env.SYNBAL_THREADS ??= '2';
     const { costProducts, fused } = await import('../../server/src/engine/costStorage');
     const { canParallelize, threadCount } = await import('../../server/src/engine/parallel');
     const { allocate } = await import('../../server/src/tensor/dtype');

@@ -7,16 +7,16 @@ import { balance, METHODS, type Method, type Scope } from '../engine/balance';
 import { compile, type Problem } from '../engine/compile';
 import type { Network } from '../engine/network';
 import { lp, parseRegularizer, type Regularizer } from '../engine/regularizer';
-import { compareFunctions, type FunctionComparison } from '../engine/verify';
+import { compareFunctions, verifyLimit, type FunctionComparison } from '../engine/verify';
 import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/networks';
 import { leakyRelu } from '../engine/activation';
 import { networkToJson } from '../formats/networkJson';
-import { assertUnchanged, ChangedWhileReading, type Checkpoint } from '../formats/checkpoint';
 import { verifyOnnx } from '../formats/onnx/verify';
-import { openModel, type ModelFormat } from '../formats/registry';
+import { openModel } from '../formats/registry';
 import type { Tensor } from '../tensor/tensor';
 import { defaultOutputPath, writeFileSafely } from '../formats/safeWrite';
-import { buildNetwork, hasOwnGraph, topologyFor } from '../graph/build';
+import { hasOwnGraph, topologyFor } from '../graph/build';
+import { openNetworkFile, type OpenedNetwork } from '../graph/open';
 import { manifestPathFor } from '../graph/manifest';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
@@ -27,8 +27,6 @@ export interface Io {
   err: (text: string) => void;
 }
 
-/** Functions whose outputs differ by more than this (relative) are not written unless forced. */
-export const VERIFY_LIMIT = 1e-4;
 
 function regularizerOf(args: ParsedArgs): Regularizer {
   const r = flagString(args, 'regularizer');
@@ -52,31 +50,16 @@ export function parseScope(text: string | undefined): Scope {
   throw new Error(`--scope must be network, layer:NAME, layer-tied:NAME or unit:NAME#INDEX, got "${text}"`);
 }
 
-interface Opened {
+interface Opened extends OpenedNetwork {
   file: string;
-  format: ModelFormat;
-  checkpoint: Checkpoint;
-  network: Network;
-  notes: string[];
 }
 
-/** Times a file that keeps changing while it is read (a training run saving it) is tried. */
+/** Tries when a file keeps changing while it is read (a training run saving it). */
 const READ_ATTEMPTS = 4;
 
 function open(file: string | undefined, args: ParsedArgs): Opened {
   if (!file) throw new Error('which file? (give a model file path)');
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const { format, checkpoint } = openModel(file);
-      const built = buildNetwork(checkpoint, { defaultActivation: flagString(args, 'activation') });
-      // The weights were read after the header: a file rewritten in between is read again.
-      assertUnchanged(checkpoint);
-      return { file, format, checkpoint, network: built.network, notes: [...checkpoint.warnings, ...built.notes] };
-    } catch (e) {
-      if (!(e instanceof ChangedWhileReading) || attempt === READ_ATTEMPTS) throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250 * attempt);
-    }
-  }
+  return { file, ...openNetworkFile(file, { activation: flagString(args, 'activation'), attempts: READ_ATTEMPTS }) };
 }
 
 function compileFor(o: Opened, reg: Regularizer): Problem {
@@ -172,7 +155,7 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
     } catch (e) {
       if (!args.flags.has('force')) throw new Error(`${o.file}: cannot verify the balanced network (${(e as Error).message}); use --force to write it unverified`);
     }
-    refuseIfDifferent(o.file, verification, args);
+    refuseIfDifferent(o.file, verification, changed, args);
   }
   const written = o.format.id === 'onnx' && verify ? await writeVerifiedOnnx(o, changed, target, inPlace, args, (v) => (verification = v)) : o.format.write(o.checkpoint, changed, target, { backup: inPlace });
   io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification, layerScales(problem, result.x)), outputs: written }, null, 2) + '\n' : renderBalanceText(result, target, verification));
@@ -181,9 +164,10 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
 
 type Verification = FunctionComparison & { method: string };
 
-function refuseIfDifferent(file: string, v: { maxRelative: number } | undefined, args: ParsedArgs): void {
-  if (v && v.maxRelative > VERIFY_LIMIT && !args.flags.has('force')) {
-    throw new Error(`${file}: the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${VERIFY_LIMIT}; nothing written (use --force to write anyway)`);
+function refuseIfDifferent(file: string, v: { maxRelative: number } | undefined, changed: ReadonlyMap<string, Tensor>, args: ParsedArgs): void {
+  const limit = verifyLimit(changed.values());
+  if (v && v.maxRelative > limit && !args.flags.has('force')) {
+    throw new Error(`${file}: the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${limit}; nothing written (use --force to write anyway)`);
   }
 }
 
@@ -198,7 +182,7 @@ async function writeVerifiedOnnx(o: Opened, changed: ReadonlyMap<string, Tensor>
     const v = await verifyOnnx(o.file, staging, 1);
     const verification: Verification = { method: 'onnxruntime', maxAbsolute: v.maxAbsolute, maxRelative: v.maxRelative, samples: v.samples, steps: 1 };
     report(verification);
-    refuseIfDifferent(o.file, verification, args);
+    refuseIfDifferent(o.file, verification, changed, args);
   } finally {
     for (const f of files) rmSync(f, { force: true });
   }

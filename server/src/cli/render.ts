@@ -6,7 +6,10 @@ import type { SolveResult } from '../engine/solverTypes';
 export function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
-  return a >= 1e-3 && a < 1e6 ? v.toPrecision(6).replace(/\.?0+$/, '') : v.toExponential(2);
+  if (!(a >= 1e-3 && a < 1e6)) return v.toExponential(2);
+  const s = v.toPrecision(6);
+  // Trailing zeros of a fraction only: 123450 stays 123450.
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
 function table(rows: string[][]): string {

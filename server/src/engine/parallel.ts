@@ -113,7 +113,11 @@ function shutDown(reason: string): void {
 
 function workers(): Worker[] {
   if (!pool) {
-    const n = Math.max(0, Math.min(Number(process.env.SYNBAL_THREADS) || availableParallelism(), 16) - 1);
+    // From sources (tsx), workers load through a require hook that can stall behind a blocked
+    // main thread: threads there are opt-in (SYNBAL_THREADS); the bundles use every core.
+    const fromSources = __filename.endsWith('.ts');
+    const wanted = Number(process.env.SYNBAL_THREADS) || (fromSources ? 1 : availableParallelism());
+    const n = Math.max(0, Math.min(wanted, 16) - 1);
     pool = [];
     try {
       for (let i = 0; i < n; i++) {

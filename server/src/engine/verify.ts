@@ -1,4 +1,6 @@
 // Checking that two networks compute the same function: forward passes on seeded random inputs.
+import { DTYPE_EPSILON } from '../tensor/dtype';
+import type { Tensor } from '../tensor/tensor';
 import { forward } from './forward';
 import type { Network } from './network';
 import { normal, rng } from './random';
@@ -42,4 +44,18 @@ export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4):
     }
   }
   return { maxAbsolute: maxAbs, maxRelative: maxRel, samples, steps };
+}
+
+/** Outputs that move by more than this (relative) mean something other than rounding went wrong. */
+export const VERIFY_LIMIT = 1e-4;
+
+/**
+ * How far balanced outputs may stray. Scaled weights are rounded back to their dtype, so a
+ * bfloat16 model moves by parts in a thousand though nothing is wrong; the check is there to
+ * catch a scaling applied to the wrong axis, which moves outputs by their own size.
+ */
+export function verifyLimit(changed: Iterable<Tensor>): number {
+  let eps = 0;
+  for (const t of changed) eps = Math.max(eps, DTYPE_EPSILON[t.dtype]);
+  return Math.max(VERIFY_LIMIT, 2 * eps);
 }

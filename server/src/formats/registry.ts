@@ -59,6 +59,9 @@ function head(path: string): Buffer {
   }
 }
 
+/** No registered format recognises the file's bytes (or it is empty). */
+export class UnknownFormatError extends Error {}
+
 export function detectFormat(path: string): ModelFormat {
   let h: Buffer;
   try {
@@ -66,9 +69,9 @@ export function detectFormat(path: string): ModelFormat {
   } catch (e) {
     throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (h.length === 0) throw new Error(`${path}: the file is empty`);
+  if (h.length === 0) throw new UnknownFormatError(`${path}: the file is empty`);
   const format = FORMATS.find((f) => f.sniff(h, path));
-  if (!format) throw new Error(`${path}: not a model format this tool knows (known: ${FORMATS.map((f) => f.description).join('; ')})`);
+  if (!format) throw new UnknownFormatError(`${path}: not a model format this tool knows (known: ${FORMATS.map((f) => f.description).join('; ')})`);
   return format;
 }
 

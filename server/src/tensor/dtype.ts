@@ -10,6 +10,9 @@ export const DTYPE_BYTES: Record<DType, number> = {
   bfloat16: 2,
 };
 
+/** Machine epsilon of each dtype: the relative rounding a value takes when stored in it. */
+export const DTYPE_EPSILON: Record<DType, number> = { float64: 2 ** -52, float32: 2 ** -23, float16: 2 ** -10, bfloat16: 2 ** -7 };
+
 /** Storage of a tensor's elements: half types keep their raw 16-bit patterns. */
 export type TensorData = Float64Array | Float32Array | Uint16Array;
 

@@ -1,0 +1,104 @@
+// workspace/executeCommand: running a fix (balance, write, verify, re-analyse, show the result)
+// and asking for a fresh analysis.
+import { basename } from 'node:path';
+import { ErrorCodes, MessageType, ResponseError, ShowMessageNotification, type CancellationToken, type ExecuteCommandParams, type WorkDoneProgressReporter } from 'vscode-languageserver';
+import { num } from './numbers';
+import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../protocol';
+import { analysisOptions } from './settings';
+import { fixProgress } from './progress';
+import type { Session } from './session';
+import { fileUriOf, pathOfUri } from './uris';
+import { JobError } from './workers';
+import type { BalanceOutcome } from './workerProtocol';
+
+function invalid(message: string): ResponseError<void> {
+  return new ResponseError(ErrorCodes.InvalidParams, message);
+}
+
+function checkScope(s: unknown): BalanceScope {
+  const o = s as Partial<Record<string, unknown>> | undefined;
+  if (o?.kind === 'network') return { kind: 'network' };
+  if (o?.kind === 'layer' && typeof o.layer === 'string') return { kind: 'layer', layer: o.layer, tied: o.tied === true };
+  if (o?.kind === 'unit' && typeof o.layer === 'string' && Number.isInteger(o.index)) return { kind: 'unit', layer: o.layer, index: o.index as number };
+  throw invalid(`scope must be {kind: "network"}, {kind: "layer", layer, tied?} or {kind: "unit", layer, index}; got ${JSON.stringify(s)}`);
+}
+
+async function balanceCommand(session: Session, raw: unknown, token: CancellationToken, attached: WorkDoneProgressReporter): Promise<BalanceResult> {
+  const args = raw as Partial<BalanceArgs> | undefined;
+  const path = typeof args?.file === 'string' ? pathOfUri(args.file) : undefined;
+  if (!args || path === undefined) throw invalid(`${Commands.balance} needs {file: a file: URI, scope}`);
+  const scope = checkScope(args.scope);
+  const inPlace = args.inPlace ?? session.settings.inPlace;
+  const file = fileUriOf(path);
+  const progress = fixProgress(session.connection, session.features.workDoneProgress, attached, token, `Balancing ${basename(path)} (${scopeLabel(scope)})`);
+  let outcome: BalanceOutcome;
+  try {
+    outcome = await session.actionWorker.run(
+      { type: 'balance', path, options: analysisOptions(session.settings), solve: session.solveSpec(scope, args.method, args.tolerance), inPlace },
+      { token: progress.token, onProgress: (p) => progress.report(p.percent, p.message) },
+    );
+  } catch (e) {
+    if (e instanceof JobError && e.failure.kind === 'cancelled') return { cancelled: true, file };
+    const message = (e as Error).message;
+    void session.connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Error, message: `Synaptic Balance: ${message}` });
+    throw new ResponseError(ErrorCodes.InternalError, message);
+  } finally {
+    progress.done();
+  }
+  if (outcome.cancelled || !outcome.output || !outcome.analysis) return { cancelled: true, file };
+  const out = session.store.ensure(outcome.output);
+  session.store.setAnalysis(out, outcome.analysis);
+  for (const f of outcome.analysis.files) session.watcher.markAnalysed(f);
+  session.publish(out);
+  const s = outcome.solve!;
+  const check = outcome.verification;
+  const verified = check ? `outputs agree to ${num(check.maxRelative)} (relative)` : `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`;
+  // A notification, not window/showMessageRequest: nothing waits on the user's answer.
+  void session.connection.sendNotification(ShowMessageNotification.type, {
+    type: MessageType.Info,
+    message: `Balanced ${basename(path)} (${scopeLabel(scope)}): R ${num(s.RBefore)} → ${num(s.RAfter)}; ${verified}; wrote ${basename(outcome.output)}`,
+  });
+  if (session.features.showDocument) void session.connection.window.showDocument({ uri: out.listingUri, takeFocus: true }).catch(() => undefined);
+  return {
+    cancelled: false,
+    file,
+    output: out.fileUri,
+    listingUri: out.listingUri,
+    written: (outcome.written ?? []).map(fileUriOf),
+    method: s.method,
+    iterations: s.iterations,
+    converged: s.converged,
+    RBefore: s.RBefore,
+    RAfter: s.RAfter,
+    maxRelativeDeficitBefore: s.maxRelativeDeficitBefore,
+    maxRelativeDeficitAfter: s.maxRelativeDeficitAfter,
+    verification: outcome.verification,
+    writtenVerification: outcome.writtenVerification,
+    verificationSkipped: outcome.verificationSkipped,
+  };
+}
+
+function reanalyze(session: Session, raw: unknown): null {
+  const args = raw as ReanalyzeArgs | undefined;
+  if (args?.file !== undefined) {
+    const path = pathOfUri(args.file);
+    if (path === undefined) throw invalid(`${Commands.reanalyze}: not a file: URI: ${args.file}`);
+    session.scheduler.enqueue(path, true);
+  } else {
+    session.watcher.forgetAll();
+    session.scheduler.restartAll();
+  }
+  return null;
+}
+
+export async function executeCommand(session: Session, params: ExecuteCommandParams, token: CancellationToken, attached: WorkDoneProgressReporter): Promise<unknown> {
+  const arg = params.arguments?.[0];
+  switch (params.command) {
+    case Commands.balance:
+      return balanceCommand(session, arg, token, attached);
+    case Commands.reanalyze:
+      return reanalyze(session, arg);
+    default:
+      throw invalid(`unknown command ${params.command}`);
+  }
+}

@@ -1,0 +1,171 @@
+// Quick fixes, end to end, in a worker thread: solve for a scope (predicting ΔR), then write
+// the balanced checkpoint through its format's writer, check it, and analyse what was written.
+// The last opened network and its solutions are kept, so that resolving a code action (which
+// solves) and then running it (which writes) solve once.
+import { renameSync, rmSync, existsSync } from 'node:fs';
+import { scaledTensors } from '../../engine/applyScales';
+import { balance, METHODS, type Method } from '../../engine/balance';
+import type { Problem } from '../../engine/compile';
+import type { Network } from '../../engine/network';
+import type { SolveResult } from '../../engine/solverTypes';
+import { compareFunctions, verifyLimit } from '../../engine/verify';
+import { ChangedWhileReading, assertUnchanged } from '../../formats/checkpoint';
+import { defaultOutputPath } from '../../formats/safeWrite';
+import { scopeLabel, type FunctionCheck } from '../../protocol';
+import type { AnalysisOptions, BalanceJob, BalanceOutcome, JobProgress, Prediction, PredictJob, SolveSpec } from '../workerProtocol';
+import { analyzeNetwork, compileFor } from './analyzeFile';
+import type { NetworkOpener, OpenedNetwork } from './openNetwork';
+
+export interface JobHooks {
+  cancelled(): boolean;
+  progress(p: JobProgress): void;
+}
+
+interface Loaded {
+  key: string;
+  opened: OpenedNetwork;
+  problem: Problem;
+  solutions: Map<string, SolveResult>;
+}
+
+function isUnchanged(opened: OpenedNetwork): boolean {
+  try {
+    assertUnchanged(opened.checkpoint);
+    return true;
+  } catch (e) {
+    if (e instanceof ChangedWhileReading) return false;
+    throw e;
+  }
+}
+
+export class Workbench {
+  private current: Loaded | undefined;
+
+  constructor(private readonly open: NetworkOpener) {}
+
+  load(path: string, options: AnalysisOptions): Loaded {
+    const key = `${path}\0${options.p}\0${options.activation}`;
+    if (this.current && this.current.key === key && isUnchanged(this.current.opened)) return this.current;
+    // Let the previous network go before reading the next: two large models need not fit at once.
+    this.current = undefined;
+    const opened = this.open(path, options.activation);
+    const problem = compileFor(path, opened.network, options.p);
+    this.current = { key, opened, problem, solutions: new Map() };
+    return this.current;
+  }
+
+  forget(): void {
+    this.current = undefined;
+  }
+
+  solve(loaded: Loaded, spec: SolveSpec, hooks: JobHooks, span: [number, number]): SolveResult | undefined {
+    const key = `${scopeLabel(spec.scope)} ${spec.method ?? 'optimal'} ${spec.tolerance}`;
+    const known = loaded.solutions.get(key);
+    if (known) return known;
+    const method = (spec.method ?? 'optimal') as Method;
+    if (!METHODS.includes(method)) throw new Error(`unknown method "${spec.method}"; expected one of ${METHODS.join(', ')}`);
+    let first: number | undefined;
+    let lastPost = 0;
+    const result = balance(loaded.problem, {
+      method,
+      scope: spec.scope,
+      tolerance: spec.tolerance,
+      onProgress: (p) => {
+        if (hooks.cancelled()) return false;
+        const now = Date.now();
+        if (now - lastPost >= 100) {
+          lastPost = now;
+          // Progress as the share of the way (in log scale) from the first deficit seen to the tolerance.
+          first ??= p.maxRelativeDeficit;
+          const done = first > spec.tolerance && p.maxRelativeDeficit > 0 ? Math.log(first / p.maxRelativeDeficit) / Math.log(first / spec.tolerance) : 1;
+          const f = Math.min(1, Math.max(0, done));
+          hooks.progress({ percent: span[0] + f * (span[1] - span[0]), message: `iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}` });
+        }
+        return true;
+      },
+    });
+    if (result.cancelled) return undefined;
+    loaded.solutions.set(key, result);
+    return result;
+  }
+
+  predict(job: PredictJob, hooks: JobHooks): Prediction | undefined {
+    hooks.progress({ percent: 0, message: 'reading the checkpoint' });
+    const loaded = this.load(job.path, job.options);
+    const r = this.solve(loaded, job.solve, hooks, [20, 100]);
+    return r && predictionOf(r);
+  }
+
+  balance(job: BalanceJob, hooks: JobHooks): BalanceOutcome {
+    hooks.progress({ percent: 0, message: 'reading the checkpoint' });
+    const loaded = this.load(job.path, job.options);
+    if (hooks.cancelled()) return { cancelled: true };
+    const r = this.solve(loaded, job.solve, hooks, [10, 70]);
+    if (!r) return { cancelled: true };
+    const { opened, problem } = loaded;
+    hooks.progress({ percent: 70, message: 'checking that the function is unchanged' });
+    const changed = scaledTensors(problem, r.x);
+    const balanced: Network = { ...opened.network, tensors: opened.network.tensors.map((t) => changed.get(t.name) ?? t) };
+    const limit = verifyLimit(changed.values());
+    const { result: verification, skipped } = check(opened.network, balanced);
+    if (verification && verification.maxRelative > limit) {
+      throw new Error(`${job.path}: the balanced network's outputs differ by ${verification.maxRelative.toExponential(2)} (relative) from the original, above ${limit}; nothing written`);
+    }
+    // The last point where stopping leaves no trace: past it the write runs to completion.
+    if (hooks.cancelled()) return { cancelled: true };
+    const target = job.inPlace ? job.path : defaultOutputPath(job.path, opened.format.extensions[0]);
+    hooks.progress({ percent: 80, message: `writing ${target}` });
+    const written = opened.format.write(opened.checkpoint, changed, target, { backup: job.inPlace });
+    if (job.inPlace) this.forget();
+    hooks.progress({ percent: 88, message: 'reading the written file back' });
+    const reopened = this.open(target, job.options.activation);
+    const writtenVerification = check(opened.network, reopened.network).result;
+    if (writtenVerification && writtenVerification.maxRelative > limit) {
+      undoWrite(target, written, job.inPlace);
+      throw new Error(`${target}: the written file computes outputs that differ by ${writtenVerification.maxRelative.toExponential(2)} (relative) from the original, above ${limit}; ${job.inPlace ? 'the original was restored' : 'it was removed'}`);
+    }
+    hooks.progress({ percent: 94, message: 'analysing the written file' });
+    const started = performance.now();
+    const analysis = analyzeNetwork(target, reopened, compileFor(target, reopened.network, job.options.p), job.options, started);
+    return {
+      cancelled: false,
+      output: target,
+      written,
+      solve: { ...predictionOf(r), maxRelativeDeficitBefore: r.maxRelativeDeficitBefore },
+      verification,
+      writtenVerification,
+      verificationSkipped: skipped,
+      analysis,
+    };
+  }
+}
+
+function predictionOf(r: SolveResult): Prediction {
+  return {
+    RBefore: r.RBefore,
+    RAfter: r.RAfter,
+    deltaR: r.RBefore - r.RAfter,
+    maxRelativeDeficitAfter: r.maxRelativeDeficitAfter,
+    iterations: r.iterations,
+    converged: r.converged,
+    method: r.method,
+  };
+}
+
+/** The engine's forward-pass comparison, or why it could not run (an operator it has no forward pass for). */
+function check(a: Network, b: Network): { result?: FunctionCheck; skipped?: string } {
+  try {
+    const c = compareFunctions(a, b);
+    return { result: { maxAbsolute: c.maxAbsolute, maxRelative: c.maxRelative, samples: c.samples } };
+  } catch (e) {
+    return { skipped: (e as Error).message };
+  }
+}
+
+function undoWrite(target: string, written: string[], inPlace: boolean): void {
+  if (inPlace) {
+    if (existsSync(`${target}.bak`)) renameSync(`${target}.bak`, target);
+    return;
+  }
+  for (const f of written) rmSync(f, { force: true });
+}

@@ -1,0 +1,58 @@
+// The worker thread's message loop: one job at a time, replies and progress posted back;
+// cancellation is a shared cell the solver polls (a busy thread reads no messages).
+import { parentPort, workerData } from 'node:worker_threads';
+import { ChangedWhileReading } from '../formats/checkpoint';
+import { transferables, type JobFailure } from './analysisTypes';
+import { analyzeFile } from './jobs/analyzeFile';
+import { Workbench, type JobHooks } from './jobs/balanceFile';
+import { UnknownFormatError, type NetworkOpener } from './jobs/openNetwork';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './workerProtocol';
+
+export function failureOf(e: unknown): JobFailure {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof UnknownFormatError) return { kind: 'unknown-format', message };
+  if (e instanceof ChangedWhileReading) return { kind: 'changed', message };
+  return { kind: 'unreadable', message };
+}
+
+/** A network kept for a fix is dropped after this long without jobs: a large model holds hundreds of MB. */
+const KEEP_IDLE_MS = 120_000;
+
+export function runWorker(open: NetworkOpener): void {
+  const port = parentPort;
+  if (!port) throw new Error('the analysis worker must run in a worker thread');
+  const cell = new Int32Array((workerData as WorkerInit).cancel);
+  const bench = new Workbench(open);
+  const reply = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+  let idle: NodeJS.Timeout | undefined;
+  port.on('message', ({ id, job }: WorkerRequest) => {
+    if (idle) clearTimeout(idle);
+    idle = setTimeout(() => bench.forget(), KEEP_IDLE_MS);
+    idle.unref();
+    const hooks: JobHooks = {
+      cancelled: () => Atomics.load(cell, 0) === id,
+      progress: (progress) => reply({ id, kind: 'progress', progress }),
+    };
+    try {
+      switch (job.type) {
+        case 'analyze': {
+          const a = analyzeFile(job.path, job.options, open);
+          reply({ id, kind: 'done', result: a }, transferables(a));
+          break;
+        }
+        case 'predict': {
+          const p = bench.predict(job, hooks);
+          reply(p ? { id, kind: 'done', result: p } : { id, kind: 'failed', failure: { kind: 'cancelled', message: 'cancelled' } });
+          break;
+        }
+        case 'balance': {
+          const o = bench.balance(job, hooks);
+          reply({ id, kind: 'done', result: o }, o.analysis ? transferables(o.analysis) : []);
+          break;
+        }
+      }
+    } catch (e) {
+      reply({ id, kind: 'failed', failure: failureOf(e) });
+    }
+  });
+}

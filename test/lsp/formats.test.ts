@@ -8,6 +8,7 @@ import { extname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DiagnosticSeverity, type Hover } from 'vscode-languageserver-protocol';
 import { FORMATS } from '../../server/src/formats/registry';
+import { writeZipFile } from '../../server/src/formats/zip';
 import { Commands, listingUriOf, type BalanceResult } from '../../server/src/protocol';
 import { fetchModel } from '../support/thirdPartyModels';
 import { TestClient, fileUri, textOf } from './client';
@@ -39,9 +40,16 @@ describe('real model files', { skip: fixtures.length === 0 ? `no binary model fo
       truncated.push(`truncated.${ext}`);
     }
     if (registered.has('pt')) {
-      // A legacy pickle that would call os.system if anything ran it.
-      writeFileSync(join(root, 'evil.pt'), Buffer.from('8002636f730a73797374656d0a71005805000000746f75636871018571025271032e', 'hex'));
+      // A bare pickle, and a torch zip archive whose data.pkl calls os.system('touch CANARY'):
+      // both must end as one error, with nothing run.
+      const pickle = (arg: string) => Buffer.concat([Buffer.from('8002636f730a73797374656d0a7100', 'hex'), Buffer.from([0x58, arg.length, 0, 0, 0]), Buffer.from(arg), Buffer.from('71018571025271032e', 'hex')]);
+      writeFileSync(join(root, 'evil.pt'), pickle('touch'));
       expected.push('evil.pt');
+      writeZipFile(join(root, 'evil_zip.pt'), [
+        { name: 'archive/data.pkl', method: 0, data: pickle(`touch ${join(root, 'CANARY')}`), dosTime: 0, dosDate: 33 },
+        { name: 'archive/version', method: 0, data: Buffer.from('3\n'), dosTime: 0, dosDate: 33 },
+      ]);
+      expected.push('evil_zip.pt');
     }
     if (registered.has('onnx')) {
       copyFileSync(fetchModel('alexa'), join(root, 'alexa.onnx'));
@@ -80,6 +88,14 @@ describe('real model files', { skip: fixtures.length === 0 ? `no binary model fo
     assert.match(text[unit.range.start.line].slice(unit.range.start.character), /^\S+#\d+ +IN /);
     const h = (await c.conn.sendRequest('textDocument/hover', { textDocument: { uri: listingUriOf(uri('alexa.onnx')) }, position: unit.range.start })) as Hover;
     assert.match(textOf(h.contents), /relu \(ONNX node [\s\S]*in: `\S+\[\d+, :\]` \(dense from [\s\S]*out: `\S+\[:, \d+\]`/);
+  });
+
+  it('refuses a torch archive whose pickle calls os.system, naming the global, and runs nothing', { skip: registered.has('pt') ? undefined : 'no PyTorch reader registered' }, () => {
+    const ds = c.diagnostics.get(uri('evil_zip.pt'))!;
+    assert.equal(ds.length, 1);
+    assert.equal(ds[0].severity, DiagnosticSeverity.Error);
+    assert.match(textOf(ds[0].message), /os\.system[\s\S]*was not run/);
+    assert.equal(existsSync(join(root, 'CANARY')), false);
   });
 
   it('gives each truncated file one error diagnostic', () => {

@@ -51,7 +51,8 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   for (const f of outcome.analysis.files) session.watcher.markAnalysed(f);
   session.publish(out);
   const s = outcome.solve!;
-  const check = outcome.verification;
+  // ONNX files are checked after writing (onnxruntime runs both files); others before and after.
+  const check = outcome.verification ?? outcome.writtenVerification;
   const verified = check ? `outputs agree to ${num(check.maxRelative)} (relative)` : `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`;
   // A notification, not window/showMessageRequest: nothing waits on the user's answer.
   void session.connection.sendNotification(ShowMessageNotification.type, {

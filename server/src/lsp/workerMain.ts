@@ -25,7 +25,8 @@ export function runWorker(open: NetworkOpener): void {
   const bench = new Workbench(open);
   const reply = (msg: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
   let idle: NodeJS.Timeout | undefined;
-  port.on('message', ({ id, job }: WorkerRequest) => {
+  // The main thread sends one job at a time, so an awaited job (an ONNX check) blocks no other.
+  port.on('message', async ({ id, job }: WorkerRequest) => {
     if (idle) clearTimeout(idle);
     idle = setTimeout(() => bench.forget(), KEEP_IDLE_MS);
     idle.unref();
@@ -46,7 +47,7 @@ export function runWorker(open: NetworkOpener): void {
           break;
         }
         case 'balance': {
-          const o = bench.balance(job, hooks);
+          const o = await bench.balance(job, hooks);
           reply({ id, kind: 'done', result: o }, o.analysis ? transferables(o.analysis) : []);
           break;
         }

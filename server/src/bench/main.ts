@@ -9,6 +9,7 @@ import { measureCase, type NetworkResult } from './measure';
 import { renderReport, type Failure } from './report';
 import { FILE_CASES, FILE_CHILD_FLAG, FILE_RUNS, SCRATCH, available, combine, generate, measureFile, renderFiles, type FileResult } from './files';
 import { rmSync } from 'node:fs';
+import { measureLspLatency } from './lspLatency';
 import { spawnSync } from 'node:child_process';
 
 const RESULTS_FILE = 'bench-results.json';
@@ -42,9 +43,11 @@ function runAll(): number {
     else failures.push(outcome.failure);
   }
   const files = argValue('--only') ? { results: [], skipped: [] } : runFiles(failures);
+  const latency = argValue('--only') || process.argv.includes('--files') ? undefined : (process.stderr.write('measuring the language server while it works…\n'), measureLspLatency());
   const totalMs = performance.now() - started;
   process.stdout.write(`${renderReport(machine, results, failures, totalMs)}\n`);
   if (files.results.length || files.skipped.length) process.stdout.write(`\n### Model files\n\n${renderFiles(files.results, files.skipped)}\n`);
+  if (latency) process.stdout.write(`\n### Language server latency\n\n${latency}\n`);
   writeFileSync(RESULTS_FILE, `${JSON.stringify({ machine, totalMs, results, files: files.results, failures }, null, 2)}\n`);
   process.stderr.write(`results written to ${RESULTS_FILE}\n`);
   return failures.length === 0 ? 0 : 1;

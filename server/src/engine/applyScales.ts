@@ -1,6 +1,6 @@
 // Writes a scaling into the weights: w_ab → w_ab·Λ_t(a)·Λ_s(b)^(−c). Pure: returns new tensors
 // for the ones that change, in their own dtype; the inputs are not touched.
-import { elementReader, numberToBfloat16, numberToFloat16 } from '../tensor/dtype';
+import { allocate, elementReader, numberToBfloat16, numberToFloat16 } from '../tensor/dtype';
 import type { Tensor } from '../tensor/tensor';
 import type { Problem } from './compile';
 import type { Network } from './network';
@@ -18,14 +18,17 @@ export function scaledTensors(problem: Problem, x: Float64Array): Map<string, Te
     const ft = Float64Array.from(blk.tUnit, (u) => (u >= 0 ? lambda[u] : 1));
     const fs = Float64Array.from(blk.sUnit, (u, b) => (u >= 0 ? Math.pow(lambda[u], -blk.sDeg[b]) : 1));
     if (ft.every((v) => v === 1) && fs.every((v) => v === 1)) continue;
+    const src = tensor.data;
+    const fast = (src instanceof Float32Array || src instanceof Float64Array) && taps.length === 1 && taps[0] === 0;
     let copy = out.get(tensor.name);
     if (!copy) {
-      copy = { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, data: tensor.data.slice() };
+      // A block that rewrites every element needs no copy of the old values first.
+      const whole = fast && nT * nS === src.length;
+      copy = { name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, data: whole ? allocate(tensor.dtype, src.length) : src.slice() };
       out.set(tensor.name, copy);
     }
-    const src = tensor.data;
     const dst = copy.data;
-    if ((src instanceof Float32Array || src instanceof Float64Array) && taps.length === 1 && taps[0] === 0) {
+    if (fast) {
       // Float weights, one element per (row, column): multiply in place, row by row.
       for (let a = 0; a < nT; a++) {
         const fa = ft[a];

@@ -209,4 +209,20 @@ describe('compute threads', () => {
     // On a machine with one core there is nothing to split; the products above still agree.
     if (threadCount() > 1) assert.ok(canParallelize(data, nT * nS));
   });
+
+  it('write large scaled weights over workers: w·Λ_target/Λ_source, element by element', () => {
+    const net = mlp({ sizes: [16, 2048, 2048, 4], dtype: 'float32', seed: 9 });
+    const problem = compile(net, lp(2));
+    const r = balance(problem);
+    const lambda = unitScales(problem, r.x);
+    const w = net.tensors.find((t) => t.name === 'fc2.weight')!;
+    assert.ok(w.data.buffer instanceof SharedArrayBuffer);
+    const out = applyScales(problem, r.x).tensors.find((t) => t.name === 'fc2.weight')!;
+    const h1 = problem.groupOffset[1];
+    const h2 = problem.groupOffset[2];
+    for (const [a, b] of [[0, 0], [7, 2047], [1500, 3], [2047, 1024]]) {
+      const expected = Math.fround(w.data[a * 2048 + b] * (lambda[h2 + a] / lambda[h1 + b]));
+      assert.ok(Math.abs(out.data[a * 2048 + b] - expected) <= 1e-6 * Math.abs(expected), `(${a}, ${b})`);
+    }
+  });
 });

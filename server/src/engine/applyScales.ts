@@ -3,6 +3,8 @@
 import { allocate, elementReader, numberToBfloat16, numberToFloat16 } from '../tensor/dtype';
 import type { Tensor } from '../tensor/tensor';
 import type { Problem } from './compile';
+import { scaleParallel } from './parallel';
+import { scaleRows } from './scaleRows';
 import type { Network } from './network';
 
 /** Λ per unit from log-scales per variable (1 for units that are not variables). */
@@ -29,12 +31,16 @@ export function scaledTensors(problem: Problem, x: Float64Array): Map<string, Te
     }
     const dst = copy.data;
     if (fast) {
-      // Float weights, one element per (row, column): multiply in place, row by row.
+      // Float weights, one element per (row, column): row by row, over several threads when large.
+      const out = dst as Float32Array | Float64Array;
+      if (sb === 1) {
+        if (!scaleParallel(src, out, base, sa, nT, nS, ft, fs)) scaleRows(src, out, base, sa, nS, 0, nT, ft, fs);
+        continue;
+      }
       for (let a = 0; a < nT; a++) {
         const fa = ft[a];
         const off = base + a * sa;
-        if (sb === 1) for (let b = 0; b < nS; b++) dst[off + b] = src[off + b] * fa * fs[b];
-        else for (let b = 0; b < nS; b++) dst[off + b * sb] = src[off + b * sb] * fa * fs[b];
+        for (let b = 0; b < nS; b++) dst[off + b * sb] = src[off + b * sb] * fa * fs[b];
       }
       continue;
     }

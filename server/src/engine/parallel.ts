@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fused } from './costStorage';
+import { scaleRows } from './scaleRows';
 
 export interface BandJob {
   ctrl: SharedArrayBuffer;
@@ -71,6 +72,49 @@ export function readParallel(path: string, offset: number, length: number, targe
     return false;
   }
   if (ctrl[1] !== 0) throw new Error(`${path}: unexpected end of file (wanted ${length} bytes at ${offset})`);
+  return true;
+}
+
+/** Rows of a shared matrix scaled into another shared matrix by a worker. */
+export interface ScaleJob {
+  ctrl: SharedArrayBuffer;
+  src: SharedArrayBuffer;
+  dst: SharedArrayBuffer;
+  float32: boolean;
+  base: number;
+  sa: number;
+  nC: number;
+  r0: number;
+  r1: number;
+  ft: SharedArrayBuffer;
+  fs: SharedArrayBuffer;
+}
+
+/**
+ * dst[row a] = src[row a] · ft[a] · fs[·] for a row-major block (stride sa), split over the
+ * pool; false when it is not worth it or not possible (the caller scales on its own thread).
+ */
+export function scaleParallel(src: Float32Array | Float64Array, dst: Float32Array | Float64Array, base: number, sa: number, nT: number, nC: number, ft: Float64Array, fs: Float64Array): boolean {
+  if (disabled || nT * nC < PARALLEL_MIN_ELEMENTS || !(src.buffer instanceof SharedArrayBuffer) || !(dst.buffer instanceof SharedArrayBuffer) || src.byteOffset !== 0 || dst.byteOffset !== 0) return false;
+  const ws = workers();
+  if (ws.length === 0) return false;
+  const bands = ws.length + 1;
+  const per = Math.ceil(nT / bands);
+  const ctrl = new Int32Array(new SharedArrayBuffer(8));
+  ctrl[0] = ws.length;
+  const fts = shared(nT);
+  fts.set(ft);
+  const fss = shared(nC);
+  fss.set(fs);
+  ws.forEach((w, i) => {
+    const job: ScaleJob = { ctrl: ctrl.buffer as SharedArrayBuffer, src: src.buffer as SharedArrayBuffer, dst: dst.buffer as SharedArrayBuffer, float32: src instanceof Float32Array, base, sa, nC, r0: Math.min(nT, (i + 1) * per), r1: Math.min(nT, (i + 2) * per), ft: fts.buffer as SharedArrayBuffer, fs: fss.buffer as SharedArrayBuffer };
+    w.postMessage(job);
+  });
+  scaleRows(src, dst, base, sa, nC, 0, Math.min(nT, per), ft, fs);
+  if (!waitZero(ctrl, 120_000) || ctrl[1] !== 0) {
+    shutDown('a worker failed while scaling');
+    scaleRows(src, dst, base, sa, nC, 0, nT, ft, fs);
+  }
   return true;
 }
 

@@ -3,7 +3,14 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { fused } from './costStorage';
-import type { BandJob, ReadJob } from './parallel';
+import { scaleRows } from './scaleRows';
+import type { BandJob, ReadJob, ScaleJob } from './parallel';
+
+function scale(job: ScaleJob): void {
+  const src = job.float32 ? new Float32Array(job.src) : new Float64Array(job.src);
+  const dst = job.float32 ? new Float32Array(job.dst) : new Float64Array(job.dst);
+  scaleRows(src, dst, job.base, job.sa, job.nC, job.r0, job.r1, new Float64Array(job.ft), new Float64Array(job.fs));
+}
 
 function read(job: ReadJob): void {
   const view = new Uint8Array(job.target, job.targetOffset, job.length);
@@ -20,10 +27,11 @@ function read(job: ReadJob): void {
   }
 }
 
-parentPort!.on('message', (job: BandJob | ReadJob) => {
+parentPort!.on('message', (job: BandJob | ReadJob | ScaleJob) => {
   const ctrl = new Int32Array(job.ctrl);
   try {
     if ('path' in job) read(job);
+    else if ('dst' in job) scale(job);
     else band(job);
   } catch (e) {
     Atomics.store(ctrl, 1, 1);

@@ -1,6 +1,7 @@
 // What the analysis worker hands the main thread about one checkpoint. Per-unit figures are
 // columns of typed arrays, so that a model with a million units crosses the thread boundary
 // as a few transferred buffers rather than a million cloned objects.
+import type { LayerReport } from '../engine/analyze';
 import type { FileStamp } from '../formats/checkpoint';
 
 export const UNIT_STATUSES = ['balanceable', 'visible', 'fixed', 'dead'] as const;
@@ -37,18 +38,8 @@ export interface TensorSlot {
   other: string;
 }
 
-export interface LayerAnalysis {
-  name: string;
-  role: string;
-  activation?: string;
-  activationSource?: string;
-  units: number;
-  balanceable: number;
-  inTotal: number;
-  outTotal: number;
-  maxRelativeDeficit: number;
-  meanRelativeDeficit: number;
-  reasons: { reason: string; units: number }[];
+/** The engine's layer report, with its units as columns (transferable) instead of objects. */
+export interface LayerAnalysis extends Omit<LayerReport, 'unbalanced' | 'unitReports'> {
   reasonTexts: string[];
   columns: UnitColumns;
   /**

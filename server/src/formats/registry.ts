@@ -7,6 +7,7 @@ import { networkJsonFormat } from './networkJson';
 import { kerasH5Format, kerasZipFormat } from './keras';
 import { npyFormat, npzFormat } from './numpy';
 import { onnxFormat } from './onnx/format';
+import { tfjsFormat } from './tfjs';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import { safetensorsIndexFormat } from './safetensorsIndex';
@@ -44,6 +45,7 @@ export const FORMATS: readonly ModelFormat[] = [
   npyFormat,
   npzFormat,
   onnxFormat,
+  tfjsFormat,
 ];
 
 const HEAD_BYTES = 4096;

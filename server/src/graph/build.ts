@@ -7,6 +7,7 @@ import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
 import { kerasToNetwork } from './keras';
 import { onnxToNetwork } from './onnx';
+import { tfjsToNetwork } from './tfjs';
 import { isPickleStructure, moduleHints } from './pickleHints';
 
 export interface BuiltNetwork {
@@ -27,6 +28,7 @@ const GRAPH_BUILDERS: Record<string, (cp: Checkpoint) => BuiltNetwork> = {
   'keras-h5': kerasToNetwork,
   keras: kerasToNetwork,
   onnx: onnxToNetwork,
+  tfjs: tfjsToNetwork,
 };
 
 /** Whether the file states its own graph (then manifests and conventions do not apply). */

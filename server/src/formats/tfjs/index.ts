@@ -1,0 +1,16 @@
+// TensorFlow.js models (model.json + shards, or both wrapped in JavaScript modules).
+import type { ModelFormat } from '../registry';
+import { openTfjs, sniffTfjs, TFJS_FORMAT } from './read';
+import { writeTfjs } from './write';
+
+export { openTfjs, sniffTfjs, tfjsInfoOf, TFJS_FORMAT, type TfjsGraphNode, type TfjsGraphStructure, type TfjsInfo, type TfjsLayersStructure, type TfjsStructure } from './read';
+export { shardCopyPath, writeTfjs } from './write';
+
+export const tfjsFormat: ModelFormat = {
+  id: TFJS_FORMAT,
+  description: 'TensorFlow.js model (model.json + weight shards)',
+  extensions: ['json', 'js'],
+  sniff: sniffTfjs,
+  open: openTfjs,
+  write: writeTfjs,
+};

@@ -1,0 +1,210 @@
+// Reading data out of a JavaScript module without running it: a parser for the object and
+// array literals that bundlers emit around a TF.js model (unquoted keys, `!0`/`!1` for
+// true/false, `.5` numbers, `void 0`), and the base64 string a weights module exports.
+
+export class LiteralError extends Error {}
+
+class Parser {
+  pos: number;
+  constructor(
+    private readonly s: string,
+    start: number,
+  ) {
+    this.pos = start;
+  }
+
+  private fail(what: string): never {
+    throw new LiteralError(`${what} at character ${this.pos}`);
+  }
+
+  private ws(): void {
+    const s = this.s;
+    for (;;) {
+      const c = s.charCodeAt(this.pos);
+      if (c === 32 || c === 9 || c === 10 || c === 13) this.pos++;
+      else if (c === 47 && s[this.pos + 1] === '/') {
+        const e = s.indexOf('\n', this.pos);
+        this.pos = e < 0 ? s.length : e;
+      } else if (c === 47 && s[this.pos + 1] === '*') {
+        const e = s.indexOf('*/', this.pos + 2);
+        if (e < 0) this.fail('unterminated comment');
+        this.pos = e + 2;
+      } else return;
+    }
+  }
+
+  value(): unknown {
+    this.ws();
+    const s = this.s;
+    const c = s[this.pos];
+    if (c === '{') return this.object();
+    if (c === '[') return this.array();
+    if (c === '"' || c === "'") return this.string();
+    if (c === '!') {
+      this.pos++;
+      this.ws();
+      const d = s[this.pos];
+      if (d === '0' || d === '1') {
+        this.pos++;
+        return d === '0';
+      }
+      return this.fail('unsupported "!" expression');
+    }
+    if (c === '-' || c === '+' || c === '.' || (c >= '0' && c <= '9')) return this.number();
+    for (const [word, v] of [['true', true], ['false', false], ['null', null], ['void 0', undefined], ['undefined', undefined], ['NaN', NaN], ['Infinity', Infinity]] as const) {
+      if (s.startsWith(word, this.pos) && !/[\w$]/.test(s[this.pos + word.length] ?? '')) {
+        this.pos += word.length;
+        return v;
+      }
+    }
+    return this.fail(`unexpected ${c === undefined ? 'end of text' : JSON.stringify(c)}`);
+  }
+
+  private number(): number {
+    const m = /^[+-]?(?:Infinity|0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)/.exec(this.s.slice(this.pos, this.pos + 64));
+    if (!m) this.fail('bad number');
+    this.pos += m[0].length;
+    return Number(m[0]);
+  }
+
+  string(): string {
+    const s = this.s;
+    const q = s[this.pos++];
+    let out = '';
+    for (;;) {
+      const i = this.pos;
+      let j = i;
+      while (j < s.length && s[j] !== q && s[j] !== '\\' && s[j] !== '\n') j++;
+      out += s.slice(i, j);
+      this.pos = j;
+      if (j >= s.length || s[j] === '\n') this.fail('unterminated string');
+      if (s[j] === q) {
+        this.pos++;
+        return out;
+      }
+      const e = s[j + 1];
+      this.pos = j + 2;
+      switch (e) {
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'v': out += '\v'; break;
+        case '0': out += '\0'; break;
+        case 'x': out += String.fromCharCode(parseInt(s.slice(this.pos, this.pos + 2), 16)); this.pos += 2; break;
+        case 'u':
+          if (s[this.pos] === '{') {
+            const end = s.indexOf('}', this.pos);
+            out += String.fromCodePoint(parseInt(s.slice(this.pos + 1, end), 16));
+            this.pos = end + 1;
+          } else {
+            out += String.fromCharCode(parseInt(s.slice(this.pos, this.pos + 4), 16));
+            this.pos += 4;
+          }
+          break;
+        case '\n': break;
+        default: out += e;
+      }
+    }
+  }
+
+  private key(): string {
+    this.ws();
+    const c = this.s[this.pos];
+    if (c === '"' || c === "'") return this.string();
+    const m = /^[A-Za-z_$][\w$]*|^\d+/.exec(this.s.slice(this.pos, this.pos + 256));
+    if (!m) this.fail('expected a property name');
+    this.pos += m[0].length;
+    return m[0];
+  }
+
+  private object(): Record<string, unknown> {
+    this.pos++;
+    const out: Record<string, unknown> = {};
+    this.ws();
+    if (this.s[this.pos] === '}') {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      const k = this.key();
+      this.ws();
+      if (this.s[this.pos] !== ':') this.fail('expected ":"');
+      this.pos++;
+      const v = this.value();
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      this.ws();
+      const c = this.s[this.pos++];
+      if (c === '}') return out;
+      if (c !== ',') this.fail('expected "," or "}"');
+      this.ws();
+      if (this.s[this.pos] === '}') {
+        this.pos++;
+        return out;
+      }
+    }
+  }
+
+  private array(): unknown[] {
+    this.pos++;
+    const out: unknown[] = [];
+    this.ws();
+    if (this.s[this.pos] === ']') {
+      this.pos++;
+      return out;
+    }
+    for (;;) {
+      out.push(this.value());
+      this.ws();
+      const c = this.s[this.pos++];
+      if (c === ']') return out;
+      if (c !== ',') this.fail('expected "," or "]"');
+      this.ws();
+      if (this.s[this.pos] === ']') {
+        this.pos++;
+        return out;
+      }
+    }
+  }
+}
+
+/** Parses the literal starting at `start` (a `{`, `[` or quote); returns it and where it ends. */
+export function parseLiteralAt(text: string, start: number): { value: unknown; end: number } {
+  const p = new Parser(text, start);
+  const value = p.value();
+  return { value, end: p.pos };
+}
+
+/**
+ * The object literal that holds `key` as one of its own properties (e.g. the model JSON around
+ * `modelTopology`), found in script text without executing it.
+ */
+export function findObjectWithKey(text: string, key: string): Record<string, unknown> | undefined {
+  const re = new RegExp(`(?:["']${key}["']|\\b${key})\\s*:`, 'g');
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let brace = text.lastIndexOf('{', m.index);
+    for (let tries = 0; brace >= 0 && tries < 64; tries++, brace = text.lastIndexOf('{', brace - 1)) {
+      try {
+        const { value, end } = parseLiteralAt(text, brace);
+        if (end > m.index && value && typeof value === 'object' && !Array.isArray(value) && key in value) return value as Record<string, unknown>;
+      } catch {
+        // not the enclosing literal: try the brace before
+      }
+    }
+  }
+  return undefined;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The longest string literal of the script that is base64 (a weights module's payload). */
+export function largestBase64String(text: string): Buffer | undefined {
+  let best: string | undefined;
+  const re = /(["'`])([A-Za-z0-9+/=\s\\]{16,})\1/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const body = m[2].replace(/\\\n|\s/g, '');
+    if (BASE64.test(body) && body.length % 4 === 0 && (!best || body.length > best.length)) best = body;
+  }
+  return best === undefined ? undefined : Buffer.from(best, 'base64');
+}

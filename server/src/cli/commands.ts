@@ -139,8 +139,12 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
       if (Date.now() - started > 500) io.err(`  iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}\n`);
     },
   });
-  const changed = scaledTensors(problem, result.x);
-  const balanced = applyScales(problem, result.x, changed);
+  // The engine's own check needs the original weights beside the balanced ones; otherwise
+  // (no check, or ONNX, checked by running the files) the weights are scaled where they are.
+  const engineCheck = args.flags.has('verify') && o.format.id !== 'onnx';
+  const original = o.network;
+  const changed = scaledTensors(problem, result.x, { inPlace: !engineCheck });
+  const balanced = engineCheck ? applyScales(problem, result.x, changed) : undefined;
   const inPlace = args.flags.has('in-place');
   const explicit = flagString(args, 'output');
   if (inPlace && explicit) throw new Error('give either --in-place or --output, not both');
@@ -151,7 +155,7 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
   let verification: Verification | undefined;
   if (verify && o.format.id !== 'onnx') {
     try {
-      verification = { method: 'engine forward pass', ...compareFunctions(o.network, balanced) };
+      verification = { method: 'engine forward pass', ...compareFunctions(original, balanced!) };
     } catch (e) {
       if (!args.flags.has('force')) throw new Error(`${o.file}: cannot verify the balanced network (${(e as Error).message}); use --force to write it unverified`);
     }

@@ -130,6 +130,27 @@ export function typedFromBytes(dtype: DType, bytes: Buffer): Tensor['data'] {
   }
 }
 
+/**
+ * Whether a raw entry's bytes in its file equal `expected`, read through one reused buffer
+ * (verifying a written copy must not allocate the whole tensor again).
+ */
+export function entryBytesEqual(entry: TensorEntry, expected: Buffer): boolean {
+  if ((entry.encoding ?? 'raw') !== 'raw') return bytesOf(loadTensor(entry)).equals(expected);
+  if (entry.byteLength !== expected.length) return false;
+  const chunk = Buffer.allocUnsafe(Math.min(expected.length, 1 << 24) || 1);
+  const fd = openSync(entry.file, 'r');
+  try {
+    for (let done = 0; done < expected.length; ) {
+      const n = readSync(fd, chunk, 0, Math.min(chunk.length, expected.length - done), entry.offset + done);
+      if (n === 0 || !chunk.subarray(0, n).equals(expected.subarray(done, done + n))) return false;
+      done += n;
+    }
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function bytesOf(t: Tensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 }

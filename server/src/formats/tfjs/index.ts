@@ -9,7 +9,9 @@ export { shardCopyPath, writeTfjs } from './write';
 export const tfjsFormat: ModelFormat = {
   id: TFJS_FORMAT,
   description: 'TensorFlow.js model (model.json + weight shards)',
-  extensions: ['json', 'js'],
+  // Not 'js': workspace scans would sniff every script of a JavaScript project. A model
+  // wrapped in a script is still read when named directly (or included by a setting).
+  extensions: ['json'],
   sniff: sniffTfjs,
   open: openTfjs,
   write: writeTfjs,

@@ -10,6 +10,7 @@ const entries = {
   computeWorker: 'server/src/engine/parallelWorker.ts',
   server: 'server/src/server.ts',
   lspWorker: 'server/src/lsp/worker.ts',
+  extension: 'client/src/extension.ts',
 };
 
 const watch = process.argv.includes('--watch');
@@ -24,8 +25,9 @@ await build({
   sourcemap: true,
   logLevel: watch ? 'info' : 'warning',
   banner: { js: '#!/usr/bin/env node' },
-  // Native (onnxruntime) and ESM-only WebAssembly (h5wasm) packages load from node_modules.
-  external: ['onnxruntime-node', 'h5wasm'],
+  // Native (onnxruntime) and ESM-only WebAssembly (h5wasm) packages load from node_modules;
+  // `vscode` is the editor's own API, there only inside the extension host.
+  external: ['onnxruntime-node', 'h5wasm', 'vscode'],
   define: { 'process.env.SYNBAL_VERSION': JSON.stringify(version) },
 });
 console.log(`built ${Object.keys(entries).join(', ')} in ${Date.now() - started} ms`);

@@ -1,0 +1,35 @@
+// The language client: `dist/server.js` (bundled beside this extension's own bundle) over
+// Node IPC, attached to listing documents. Settings are pulled by the server through
+// workspace/configuration and also passed as initializationOptions.
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LISTING_SCHEME } from '../../server/src/protocol';
+import { readSettings, SETTINGS_SECTION } from './config';
+
+export const CLIENT_ID = 'synapticBalance';
+export const CLIENT_NAME = 'Synaptic Balance';
+
+export function createClient(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): LanguageClient {
+  const module = context.asAbsolutePath('dist/server.js');
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.ipc },
+    debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6019'] } },
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: LISTING_SCHEME }],
+    synchronize: { configurationSection: SETTINGS_SECTION },
+    initializationOptions: { settings: readSettings(vscode) },
+    outputChannel: output,
+  };
+  return new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+}
+
+/**
+ * The library registers its own `workspace/textDocumentContent` provider for the schemes the
+ * server names; ours (listings.ts) also follows `synbal/listingChanged`, so the library's is
+ * dropped to leave one provider per scheme.
+ */
+export function dropLibraryContentProvider(client: LanguageClient): void {
+  const feature = (client as unknown as { getFeature(method: string): { clear?(): void } | undefined }).getFeature('workspace/textDocumentContent');
+  feature?.clear?.();
+}

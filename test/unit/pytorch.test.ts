@@ -11,8 +11,8 @@ import { crc32, inflateRawSync } from 'node:zlib';
 import { ChangedWhileReading, loadTensor, readRange, type Checkpoint, type TensorEntry } from '../../server/src/formats/checkpoint';
 import { openPytorch, pytorchFormat, type ModuleNode, type PickleStructure } from '../../server/src/formats/pytorch/index';
 import { safetensorsFormat } from '../../server/src/formats/safetensors';
-import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../../server/src/tensor/dtype';
 import type { Tensor } from '../../server/src/tensor/tensor';
+import { doubled, hasUnzip } from '../support/checkpoints';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; format: string; keys?: string[]; dtype?: string }[] };
@@ -26,17 +26,6 @@ const DTYPE_OF: Record<string, string> = { float32: 'float32', float16: 'float16
 /** Module paths of the pickled TinyNet and TorchScript Sequential map onto mlp_relu's state dict keys. */
 const MODULE_TO_STATE: Record<string, string> = { fc1: '0', fc2: '2', fc3: '4' };
 
-/** Doubles every element of a float tensor, rounding in its own dtype. */
-function doubled(cp: Checkpoint, name: string): Tensor {
-  const t = loadTensor(cp.tensors.find((e) => e.name === name)!);
-  const data = t.data.slice();
-  for (let i = 0; i < data.length; i++) {
-    if (t.dtype === 'float16') data[i] = numberToFloat16(2 * float16ToNumber(data[i]));
-    else if (t.dtype === 'bfloat16') data[i] = numberToBfloat16(2 * bfloat16ToNumber(data[i]));
-    else data[i] = 2 * data[i];
-  }
-  return { ...t, data };
-}
 
 // An independent zip walk (not the product's reader): every entry's CRC-32 against its
 // data, in the central directory and in the data descriptor that follows the data.
@@ -91,14 +80,6 @@ function zipCrcSites(buf: Buffer): { sites: CrcSite[]; entries: number } {
   return { sites, entries: count };
 }
 
-const hasUnzip = (() => {
-  try {
-    execFileSync('unzip', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /** Every byte that differs between the files lies in an allowed range. */
 function assertOnlyChanged(a: Buffer, b: Buffer, allowed: { offset: number; length: number }[]): number {

@@ -13,6 +13,7 @@ import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats
 import { pytorchFormat, type PickleStructure } from '../../server/src/formats/pytorch/index';
 import { readZipDirectory } from '../../server/src/formats/zip';
 import type { Tensor } from '../../server/src/tensor/tensor';
+import { hasUnzip } from '../support/checkpoints';
 
 const work = mkdtempSync(join(tmpdir(), 'synbal-ptsyn-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -193,14 +194,6 @@ function checkZipCrcs(path: string): void {
   if (hasUnzip) assert.match(execFileSync('unzip', ['-t', path]).toString(), /No errors detected/);
 }
 
-const hasUnzip = (() => {
-  try {
-    execFileSync('unzip', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const scaled = (cp: Checkpoint, name: string, k: number): Tensor => {
   const t = loadTensor(cp.tensors.find((e) => e.name === name)!);

@@ -5,12 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ChangedWhileReading, loadTensor, readRange, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { ChangedWhileReading, loadTensor, readRange } from '../../server/src/formats/checkpoint';
 import { pytorchFormat } from '../../server/src/formats/pytorch/index';
 import { safetensorsFormat, type SafetensorsStructure } from '../../server/src/formats/safetensors';
 import { safetensorsIndexFormat } from '../../server/src/formats/safetensorsIndex';
-import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../../server/src/tensor/dtype';
-import type { Tensor } from '../../server/src/tensor/tensor';
+import { doubled } from '../support/checkpoints';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; format: string; keys?: string[]; dtypes?: string[] }[] };
@@ -22,16 +21,6 @@ const file = (name: string): string => join(work, `${serial++}-${name}`);
 
 const STORED: Record<string, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', I64: 'int64' };
 
-function doubled(cp: Checkpoint, name: string): Tensor {
-  const t = loadTensor(cp.tensors.find((e) => e.name === name)!);
-  const data = t.data.slice();
-  for (let i = 0; i < data.length; i++) {
-    if (t.dtype === 'float16') data[i] = numberToFloat16(2 * float16ToNumber(data[i]));
-    else if (t.dtype === 'bfloat16') data[i] = numberToBfloat16(2 * bfloat16ToNumber(data[i]));
-    else data[i] = 2 * data[i];
-  }
-  return { ...t, data };
-}
 
 /** A safetensors file from a header object and a data area. */
 function st(header: unknown, data: Buffer, opts: { headerText?: string; declared?: bigint } = {}): string {

@@ -1,5 +1,5 @@
 // The synbal commands on top of the formats and the engine.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { analyze } from '../engine/analyze';
 import { applyScales, scaledTensors, unitScales } from '../engine/applyScales';
@@ -182,17 +182,24 @@ function refuseIfDifferent(file: string, v: { maxRelative: number } | undefined,
 async function writeVerifiedOnnx(o: Opened, changed: ReadonlyMap<string, Tensor>, target: string, inPlace: boolean, args: ParsedArgs, report: (v: Verification) => void): Promise<string[]> {
   const staging = join(dirname(target), `.${basename(target)}.verify-${process.pid}.onnx`);
   const files = o.format.write(o.checkpoint, changed, staging);
+  let keep = false;
   try {
     const v = await verifyOnnx(o.file, staging, 1);
     const verification: Verification = { method: 'onnxruntime', maxAbsolute: v.maxAbsolute, maxRelative: v.maxRelative, samples: v.samples, steps: 1 };
     report(verification);
     refuseIfDifferent(o.file, verification, changed, args);
+    // A self-contained model is the verified file itself: renamed into place, not written again.
+    // With external data the model names its data files, so it is written again under the target's name.
+    if (files.length === 1) {
+      if (inPlace && existsSync(target)) copyFileSync(target, `${target}.bak`);
+      renameSync(staging, target);
+      keep = true;
+    }
   } finally {
-    for (const f of files) rmSync(f, { force: true });
+    if (!keep) for (const f of files) rmSync(f, { force: true });
   }
-  return o.format.write(o.checkpoint, changed, target, { backup: inPlace });
+  return keep ? [target] : o.format.write(o.checkpoint, changed, target, { backup: inPlace });
 }
-
 
 /** Λ of every unit of every hidden layer (1 for units that were not scaled). */
 function layerScales(problem: Problem, x: Float64Array): Record<string, number[]> {

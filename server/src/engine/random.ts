@@ -29,11 +29,3 @@ export function normal(rand: () => number): () => number {
     return r * Math.cos(2 * Math.PI * v);
   };
 }
-
-export function shuffle<T>(items: T[], rand: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}

@@ -154,7 +154,7 @@ export function renderFiles(results: FileResult[], skipped: string[]): string {
     `- Each figure is the median of ${FILE_RUNS} fresh processes that read the file once, then check it; balancing runs in ${FILE_RUNS} other fresh processes.`,
     '- read ms: reading the whole file once (64 MiB reads, page cache warm); check ms: `synbal check FILE --activation relu --format json` in-process; target ≤ 3× the read for the 1 GB files.',
     '- check peak RSS: the largest of the check processes\' peaks; target ≤ file size + 200 MB for the 1 GB files.',
-    '- balance ms: `synbal balance FILE --activation relu -o OUT` end to end (read, solve, write the patched copy, re-read it), target ≤ 3× its check; balance --verify ms adds running both files in onnxruntime (two sessions) and writes twice (a checked staging copy, then the output).',
+    '- balance ms: `synbal balance FILE --activation relu -o OUT` end to end (read, solve, write the patched copy, re-read it), target ≤ 3× its check; balance --verify ms adds running both files in onnxruntime (two sessions) before the checked copy is renamed into place.',
   );
   for (const r of results) if (r.balanceSummary) lines.push(`- ${r.name} balance: ${r.balanceSummary}`);
   return lines.join('\n');

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { DiagnosticSeverity, type Hover } from 'vscode-languageserver-protocol';
 import { FORMATS } from '../../server/src/formats/registry';
 import { writeZipFile } from '../../server/src/formats/zip';
+import { DISABLE_ONNXRUNTIME_ENV } from '../../server/src/formats/onnx/verify';
 import { Commands, listingUriOf, type BalanceResult } from '../../server/src/protocol';
 import { fetchModel } from '../support/thirdPartyModels';
 import { TestClient, fileUri, textOf } from './client';
@@ -140,4 +141,26 @@ describe('quick fixes on real model files', { skip: fixable.length === 0 ? 'no b
       assert.equal(c.diagnostics.get(listingUriOf(uri(out)))!.filter((d) => d.severity !== DiagnosticSeverity.Information).length, 0);
     });
   }
+});
+
+describe('an ONNX quick fix where onnxruntime cannot load', { skip: registered.has('onnx') ? undefined : 'no ONNX reader registered' }, () => {
+  let c: TestClient;
+  let root: string;
+  const uri = (rel: string) => fileUri(join(root, rel));
+
+  before(async () => {
+    root = makeWorkspace({});
+    copyFileSync(join(FIXTURES, 'mlp_relu.onnx'), join(root, 'mlp_relu.onnx'));
+    c = await TestClient.start({ root, env: { [DISABLE_ONNXRUNTIME_ENV]: '1' } });
+    await c.settled(uri('mlp_relu.onnx'), 0, 60_000);
+  });
+  after(() => c?.stop());
+
+  it('still balances, checks the written file with the engine, and says what it skipped', async () => {
+    const r = (await c.conn.sendRequest('workspace/executeCommand', { command: Commands.balance, arguments: [{ file: uri('mlp_relu.onnx'), scope: { kind: 'network' } }] })) as BalanceResult;
+    assert.equal(r.output, uri('mlp_relu.balanced.onnx'));
+    assert.match(r.verificationSkipped ?? '', /onnxruntime-node is disabled .*checked with the engine's forward pass instead/);
+    assert.ok(r.verification!.maxRelative < 1e-4 && r.writtenVerification!.maxRelative < 1e-4, JSON.stringify(r));
+    assert.deepEqual(c.diagnostics.get(uri('mlp_relu.balanced.onnx')), []);
+  });
 });

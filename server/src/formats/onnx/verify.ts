@@ -27,12 +27,40 @@ export interface VerifyOptions {
 type Feeds = Record<string, Ort.Tensor>;
 
 let ortModule: typeof Ort | undefined;
+let ortProblem: string | undefined;
+
 /**
- * onnxruntime is loaded on first use: opening and balancing models never needs its native code.
- * A plain require (not import()) so that bundles resolve it like any external CommonJS module.
+ * Set to 1 to run as if onnxruntime-node were missing: for machines where its native library
+ * cannot load or crashes (the extension then verifies ONNX files with the engine's forward pass).
  */
+export const DISABLE_ONNXRUNTIME_ENV = 'SYNBAL_NO_ONNXRUNTIME';
+
+/**
+ * Why onnxruntime cannot be used here (not installed, native library missing for this platform,
+ * disabled), or undefined when it loads. Loaded on first use: opening and balancing models never
+ * needs its native code. A plain require (not import()) so that bundles resolve it like any
+ * external CommonJS module.
+ */
+export function onnxRuntimeProblem(): string | undefined {
+  if (ortModule) return undefined;
+  if (ortProblem) return ortProblem;
+  if (process.env[DISABLE_ONNXRUNTIME_ENV] === '1') {
+    ortProblem = `onnxruntime-node is disabled (${DISABLE_ONNXRUNTIME_ENV}=1)`;
+    return ortProblem;
+  }
+  try {
+    ortModule = require('onnxruntime-node') as typeof Ort;
+    return undefined;
+  } catch (e) {
+    const first = ((e as Error).message ?? String(e)).split('\n')[0];
+    ortProblem = `onnxruntime-node cannot be loaded on ${process.platform}-${process.arch} (${first})`;
+    return ortProblem;
+  }
+}
+
 export async function onnxRuntime(): Promise<typeof Ort> {
-  ortModule ??= require('onnxruntime-node') as typeof Ort;
+  const problem = onnxRuntimeProblem();
+  if (problem || !ortModule) throw new Error(`${problem}; ONNX models cannot be run`);
   return ortModule;
 }
 

@@ -10,7 +10,7 @@ import type { Network } from '../../engine/network';
 import type { SolveResult } from '../../engine/solverTypes';
 import { compareFunctions, verifyLimit } from '../../engine/verify';
 import { ChangedWhileReading, assertUnchanged } from '../../formats/checkpoint';
-import { verifyOnnx } from '../../formats/onnx/verify';
+import { onnxRuntimeProblem, verifyOnnx } from '../../formats/onnx/verify';
 import { defaultOutputPath } from '../../formats/safeWrite';
 import { scopeLabel, type FunctionCheck } from '../../protocol';
 import type { AnalysisOptions, BalanceJob, BalanceOutcome, JobProgress, Prediction, PredictJob, SolveSpec } from '../workerProtocol';
@@ -109,9 +109,13 @@ export class Workbench {
     const balanced: Network = { ...opened.network, tensors: opened.network.tensors.map((t) => changed.get(t.name) ?? t) };
     const limit = verifyLimit(changed.values());
     // An ONNX file is checked by running it (after writing): its graph holds more than the
-    // engine's network models (BatchNorm's γ/σ, ops after the last scaled layer).
-    const onnx = opened.format.id === 'onnx';
-    const { result: verification, skipped } = onnx ? { result: undefined, skipped: undefined } : check(opened.network, balanced);
+    // engine's network models (BatchNorm's γ/σ, ops after the last scaled layer). Without a
+    // loadable onnxruntime the engine's forward pass checks it like any other format.
+    const ortProblem = opened.format.id === 'onnx' ? onnxRuntimeProblem() : undefined;
+    const onnx = opened.format.id === 'onnx' && !ortProblem;
+    const engineCheck = onnx ? { result: undefined, skipped: undefined } : check(opened.network, balanced);
+    const verification = engineCheck.result;
+    const skipped = ortProblem ? `${ortProblem}: checked with the engine's forward pass instead${engineCheck.skipped ? ` (which could not run either: ${engineCheck.skipped})` : ''}` : engineCheck.skipped;
     if (verification && verification.maxRelative > limit) {
       throw new Error(`${job.path}: the balanced network's outputs differ by ${verification.maxRelative.toExponential(2)} (relative) from the original, above ${limit}; nothing written`);
     }

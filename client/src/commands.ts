@@ -1,5 +1,6 @@
 // Palette and explorer commands. Each asks the server (workspace/executeCommand, custom
 // requests); none balances anything itself.
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
@@ -9,6 +10,7 @@ import { CommandIds } from './ids';
 import { checkpointUriFor, openListing, type ListingProvider } from './listings';
 
 export interface CommandContext {
+  extension: vscode.ExtensionContext;
   client: () => LanguageClient;
   listings: () => ListingProvider;
   output: vscode.OutputChannel;
@@ -79,6 +81,16 @@ function describe(r: BalanceResult): string {
   return parts.join('; ');
 }
 
+/** The example the walkthrough starts from: a small ONNX CNN made by PyTorch (see server/examples). */
+const EXAMPLE_MODEL = 'server/examples/cnn_bn.onnx';
+
+/** Into the workspace (so it joins Problems and the status bar), else the extension's storage. */
+function exampleTarget(context: vscode.ExtensionContext): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const base = folder && folder.scheme === 'file' ? vscode.Uri.joinPath(folder, 'synbal-example') : vscode.Uri.joinPath(context.globalStorageUri, 'example');
+  return vscode.Uri.joinPath(base, path.basename(EXAMPLE_MODEL));
+}
+
 export function registerCommands(context: vscode.ExtensionContext, c: CommandContext): void {
   const reg = (id: string, fn: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
@@ -122,6 +134,13 @@ export function registerCommands(context: vscode.ExtensionContext, c: CommandCon
     const args: ReanalyzeArgs = { file: file.toString() };
     await executeServerCommand<null>(c.client(), Commands.reanalyze, [args]);
     await openListing(file);
+  });
+
+  reg(CommandIds.openExample, async () => {
+    const example = exampleTarget(c.extension);
+    mkdirSync(path.dirname(example.fsPath), { recursive: true });
+    if (!existsSync(example.fsPath)) copyFileSync(c.extension.asAbsolutePath(EXAMPLE_MODEL), example.fsPath);
+    await openListing(example);
   });
 
   reg(CommandIds.showWorstListing, () => c.showWorst());

@@ -1,6 +1,7 @@
 // Activation: start the language client, then wire listings, commands and the status bar to it.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { registerCheckpointEditor } from './checkpointEditor';
 import { CLIENT_NAME, createClient, dropLibraryContentProvider } from './client';
 import { registerCommands } from './commands';
 import { registerListings, type ListingProvider } from './listings';
@@ -17,7 +18,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = new StatusBar(lc, listings);
   context.subscriptions.push(status);
 
+  registerCheckpointEditor(context, () => lc, () => listings);
   registerCommands(context, {
+    extension: context,
     client: () => lc,
     listings: () => listings,
     output,

@@ -7,6 +7,7 @@ export const CommandIds = {
   showWorstListing: 'synapticBalance.showWorstListing',
   restartServer: 'synapticBalance.restartServer',
   showOutput: 'synapticBalance.showOutput',
+  openExample: 'synapticBalance.openExample',
 } as const;
 
 export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];

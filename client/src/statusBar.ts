@@ -39,6 +39,8 @@ export class StatusBar implements vscode.Disposable {
       const list = await this.client.sendRequest<CheckpointInfo[]>(CheckpointsRequest.method, {});
       const s = summarize(list);
       this.last = s;
+      // The walkthrough's first step completes once the workspace holds a checkpoint.
+      void vscode.commands.executeCommand('setContext', 'synapticBalance.hasCheckpoints', s.checkpoints > 0);
       this.item.text = statusText(s);
       this.item.tooltip = s.worst ? `${summaryText(s)}\nClick to open the worst listing: ${vscode.Uri.parse(s.worst.fileUri).fsPath}` : summaryText(s);
       // Keep polling while analyses are under way (the server also notifies, this is a fallback).

@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { checkpointPageHtml, summaryRows } from '../../client/src/checkpointPage';
 import { CommandIds } from '../../client/src/ids';
 import { settingsFrom, type ConfigSource } from '../../client/src/config';
 import { statusText, summarize, summaryText } from '../../client/src/summary';
-import { DEFAULT_SETTINGS, SETTINGS_SECTION, type CheckpointInfo, type Settings } from '../../server/src/protocol';
+import { CHECKPOINT_EDITOR_VIEW_TYPE, DEFAULT_SETTINGS, SETTINGS_SECTION, type CheckpointInfo, type Settings } from '../../server/src/protocol';
 
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
@@ -134,5 +135,50 @@ describe('the status bar summary', () => {
     const failed = summarize([info('bad.onnx', { state: 'failed', error: 'truncated' }), info('ok.onnx', { unbalanced: 0 })]);
     assert.equal(summaryText(failed), '2 checkpoints, 0 unbalanced units, 1 failed');
     assert.equal(statusText(summarize([])), '$(check) 0 checkpoints, 0 unbalanced units');
+  });
+});
+
+describe('custom editor and walkthrough', () => {
+  it('offers the summary page (priority "option") for every extension the explorer menu names', () => {
+    const [editor] = pkg.contributes.customEditors as { viewType: string; priority: string; selector: { filenamePattern: string }[] }[];
+    assert.equal(editor.viewType, CHECKPOINT_EDITOR_VIEW_TYPE);
+    assert.equal(editor.priority, 'option', 'never the default editor: binary files keep VS Code\'s own');
+    const menuExts = /\\\.\(([^)]*)\)\$/.exec(pkg.contributes.menus['explorer/context'][0].when)![1].split('|').filter((e: string) => e !== 'json');
+    assert.deepEqual(editor.selector.map((s) => s.filenamePattern.replace('*.', '')).sort(), menuExts.sort());
+    assert.ok(pkg.activationEvents.includes(`onCustomEditor:${CHECKPOINT_EDITOR_VIEW_TYPE}`));
+  });
+
+  it('walks a newcomer through to a fix: every step has its media, and every command link exists', () => {
+    const steps: { description: string; media: { markdown?: string }; completionEvents: string[] }[] = pkg.contributes.walkthroughs[0].steps;
+    assert.ok(steps.length >= 4);
+    const contributed = new Set((pkg.contributes.commands as { command: string }[]).map((c) => c.command));
+    for (const s of steps) {
+      assert.ok(s.media.markdown && existsSync(new URL(s.media.markdown, root)), s.media.markdown);
+      for (const [, id] of s.description.matchAll(/\(command:([\w.]+)\)/g)) assert.ok(contributed.has(id) || id.startsWith('workbench.'), id);
+      assert.ok(s.completionEvents.length > 0);
+    }
+  });
+});
+
+describe('checkpoint summary page', () => {
+  const base: CheckpointInfo = { fileUri: 'file:///w/m.onnx', listingUri: 'synbal-listing:///w/m.onnx.listing', state: 'analysed', version: 3, format: 'onnx', parameters: 2751, balanceable: 30, unbalanced: 30, maxRelativeDeficit: 0.896084, R: 11.8488 };
+
+  it('shows the numbers, the three buttons, and a CSP that allows only its nonce', () => {
+    const html = checkpointPageHtml({ fileName: 'm.onnx', info: base, cspSource: 'vscode-resource:', nonce: 'abc123' });
+    assert.match(html, /content="default-src 'none'; style-src vscode-resource: 'nonce-abc123'; script-src 'nonce-abc123'"/);
+    for (const a of ['openListing', 'balanceNetwork', 'checkBalance']) assert.match(html, new RegExp(`data-action="${a}"`));
+    assert.match(html, /30 of 30 balanceable units are out of balance/);
+    assert.match(html, /<th scope="row">Parameters<\/th><td>2,751<\/td>/);
+    assert.equal((html.match(/<script nonce="abc123">/g) ?? []).length, 1);
+    assert.ok(!/<script>/.test(html));
+  });
+
+  it('escapes what comes from files, and says when all is balanced or not analysed', () => {
+    const html = checkpointPageHtml({ fileName: '<img src=x>.onnx', info: { ...base, state: 'failed', error: 'bad "tensor" <w>', unbalanced: undefined }, cspSource: 'x', nonce: 'n' });
+    assert.ok(!html.includes('<img src=x>') && html.includes('&#60;img src=x&#62;.onnx'));
+    assert.ok(html.includes('bad &#34;tensor&#34; &#60;w&#62;'));
+    assert.deepEqual(summaryRows({ ...base, unbalanced: 0 }).find(([k]) => k === 'Out of balance'), ['Out of balance', '0']);
+    assert.match(checkpointPageHtml({ fileName: 'm.onnx', info: { ...base, unbalanced: 0 }, cspSource: 'x', nonce: 'n' }), /Every balanceable unit is in balance/);
+    assert.deepEqual(summaryRows(undefined), [['State', 'not analysed yet']]);
   });
 });

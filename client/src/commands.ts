@@ -8,6 +8,7 @@ import { Commands, SETTINGS_SECTION, type BalanceArgs, type BalanceResult, type 
 import { readSettings } from './config';
 import { CommandIds } from './ids';
 import { checkpointUriFor, openListing, type ListingProvider } from './listings';
+import { listingQuickFix } from './quickFix';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -143,6 +144,7 @@ export function registerCommands(context: vscode.ExtensionContext, c: CommandCon
     await openListing(example);
   });
 
+  reg(CommandIds.quickFix, () => listingQuickFix());
   reg(CommandIds.showWorstListing, () => c.showWorst());
   reg(CommandIds.restartServer, () => c.restart());
   reg(CommandIds.showOutput, () => c.output.show(true));

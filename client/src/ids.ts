@@ -8,6 +8,7 @@ export const CommandIds = {
   restartServer: 'synapticBalance.restartServer',
   showOutput: 'synapticBalance.showOutput',
   openExample: 'synapticBalance.openExample',
+  quickFix: 'synapticBalance.quickFix',
 } as const;
 
 export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];

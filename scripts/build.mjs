@@ -1,5 +1,5 @@
 // One build for every bundle: each entry point becomes one CommonJS file in dist/.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -30,4 +30,18 @@ await build({
   external: ['onnxruntime-node', 'h5wasm', 'vscode'],
   define: { 'process.env.SYNBAL_VERSION': JSON.stringify(version) },
 });
-console.log(`built ${Object.keys(entries).join(', ')} in ${Date.now() - started} ms`);
+// The training monitor's webview runs in the editor's browser sandbox: one classic script
+// (iife) plus its stylesheet, both loaded by the page webview/src/html.ts builds.
+await build({
+  entryPoints: { monitor: 'webview/src/main.ts' },
+  outdir: 'dist/webview',
+  bundle: true,
+  platform: 'browser',
+  target: 'chrome120',
+  format: 'iife',
+  sourcemap: true,
+  logLevel: watch ? 'info' : 'warning',
+});
+mkdirSync('dist/webview', { recursive: true });
+copyFileSync('webview/src/monitor.css', 'dist/webview/monitor.css');
+console.log(`built ${Object.keys(entries).join(', ')}, webview/monitor in ${Date.now() - started} ms`);

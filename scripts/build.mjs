@@ -8,6 +8,7 @@ const entries = {
   cli: 'server/src/bin/synbal.ts',
   bench: 'server/src/bench/main.ts',
   computeWorker: 'server/src/engine/parallelWorker.ts',
+  computeBridge: 'server/src/compute/bridgeWorker.ts',
   server: 'server/src/server.ts',
   lspWorker: 'server/src/lsp/worker.ts',
   extension: 'client/src/extension.ts',

@@ -3,7 +3,7 @@
 // settings.json never reaches the server. Type-only use of `vscode`: tests import this module.
 /// <reference types="vscode" />
 import type * as vscode from 'vscode';
-import { DEFAULT_SETTINGS, SETTINGS_SECTION, type SeverityName, type Settings } from '../../server/src/protocol';
+import { DEFAULT_SETTINGS, DEVICE_SETTINGS, SETTINGS_SECTION, type DeviceSetting, type SeverityName, type Settings } from '../../server/src/protocol';
 
 const SEVERITIES: readonly SeverityName[] = ['error', 'warning', 'information', 'hint'];
 
@@ -22,12 +22,17 @@ function strings(v: unknown, fallback: readonly string[]): string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string') ? [...v] : [...fallback];
 }
 
-/** The server's settings from a `synapticBalance` configuration section. */
-export function settingsFrom(config: ConfigSource): Settings {
+/**
+ * The server's settings from a `synapticBalance` configuration section. `pythonFallback`: the
+ * interpreter chosen in the VS Code Python extension, used when `synapticBalance.python` is empty.
+ */
+export function settingsFrom(config: ConfigSource, pythonFallback = ''): Settings {
   const d = DEFAULT_SETTINGS;
   const severity = config.get<unknown>('severity');
   const inPlace = config.get<unknown>('inPlace');
   const activation = config.get<unknown>('activation');
+  const device = config.get<unknown>('device');
+  const python = config.get<unknown>('python');
   return {
     regularizerP: positive(config.get<unknown>('regularizerP'), d.regularizerP),
     tolerance: nonNegative(config.get<unknown>('tolerance'), d.tolerance),
@@ -39,6 +44,8 @@ export function settingsFrom(config: ConfigSource): Settings {
     activation: typeof activation === 'string' ? activation : d.activation,
     pollIntervalMs: positive(config.get<unknown>('pollIntervalMs'), d.pollIntervalMs),
     settleMs: nonNegative(config.get<unknown>('settleMs'), d.settleMs),
+    device: DEVICE_SETTINGS.includes(device as DeviceSetting) ? (device as DeviceSetting) : d.device,
+    python: typeof python === 'string' && python.trim() !== '' ? python.trim() : pythonFallback,
   };
 }
 

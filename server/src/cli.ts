@@ -8,10 +8,12 @@ const USAGE = `synbal — find and fix out-of-balance hidden units in neural net
 usage:
   synbal inspect FILE [--format text|json]
   synbal check FILE [--p P | --regularizer R] [--tolerance T] [--format text|json]
+                 [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal balance FILE [-o OUT | --in-place] [--p P | --regularizer R] [--tolerance T]
                  [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
                  [--method optimal|newton|red-black|stochastic|cyclic|layers|odd-even|tied-layers]
                  [--seed N] [--max-iterations N] [--verify [--force]] [--format text|json]
+                 [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal manifest CHECKPOINT [-o FILE] [--force]   (writes <checkpoint>.synbal.json to edit)
   synbal example mlp|autoencoder|conv|rnn|residual [-o FILE]
   synbal demo [--out DIR]
@@ -25,6 +27,9 @@ check exits 0 when every balanceable unit is within the tolerance (default 1e-7 
 deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.
 balance writes <name>.balanced.<ext> beside the input unless -o or --in-place (which keeps
 <file>.bak) is given; files are written to a temporary file, checked, then renamed.
+--device: where the costs, products and scaling run. auto (default) tries a GPU (torch with
+CUDA or MPS, onnxruntime's CUDA provider, tfjs-node-gpu) for models of 16.8 M weights or more
+and otherwise, or when none starts, uses the CPU. torch runs in --python (default python3).
 `;
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {

@@ -40,6 +40,10 @@ export const SETTINGS_SECTION = 'synapticBalance';
 
 export type SeverityName = 'error' | 'warning' | 'information' | 'hint';
 
+/** Where quick fixes balance: `auto` is the fastest GPU backend that starts (large models only), else the CPU. */
+export type DeviceSetting = 'auto' | 'cpu' | 'cuda' | 'mps';
+export const DEVICE_SETTINGS: readonly DeviceSetting[] = ['auto', 'cpu', 'cuda', 'mps'];
+
 export interface Settings {
   /** Regularizer Σ|w|^p that costs and balance are measured with (p > 0). */
   regularizerP: number;
@@ -61,6 +65,10 @@ export interface Settings {
   pollIntervalMs: number;
   /** A file is analysed once its size and modification time have been still this long. */
   settleMs: number;
+  /** Where quick fixes compute (costs, products, scaling): auto, cpu, cuda or mps. */
+  device: DeviceSetting;
+  /** Python interpreter for the torch backend; empty: the Python extension's, else `python3`. */
+  python: string;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -74,6 +82,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   activation: '',
   pollIntervalMs: 2000,
   settleMs: 1000,
+  device: 'auto',
+  python: '',
 });
 
 // ---------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ describe('config.ts', () => {
   });
 
   it("maps the user's values onto the server's Settings", () => {
-    const mine: Settings = { regularizerP: 1.5, tolerance: 0.01, severity: 'error', inPlace: true, include: ['models/**/*.onnx'], exclude: [], maxDiagnosticsPerLayer: 3, activation: 'relu', pollIntervalMs: 500, settleMs: 0 };
+    const mine: Settings = { regularizerP: 1.5, tolerance: 0.01, severity: 'error', inPlace: true, include: ['models/**/*.onnx'], exclude: [], maxDiagnosticsPerLayer: 3, activation: 'relu', pollIntervalMs: 500, settleMs: 0, device: 'cuda', python: '/usr/bin/python3' };
     assert.deepEqual(settingsFrom(section({ ...mine })), mine);
   });
 

@@ -7,7 +7,7 @@ export interface ParsedArgs {
 }
 
 /** Flags that take a value; the rest are switches. Short aliases map to long names. */
-const VALUE_FLAGS = new Set(['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'out', 'activation']);
+const VALUE_FLAGS = new Set(['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'out', 'activation', 'device', 'python', 'backend']);
 const ALIASES: Record<string, string> = { o: 'output' };
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {

@@ -19,6 +19,9 @@ import { hasOwnGraph, topologyFor } from '../graph/build';
 import { openNetworkFile, type OpenedNetwork } from '../graph/open';
 import { manifestPathFor } from '../graph/manifest';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
+import { BACKEND_NAMES, DEVICE_SETTINGS, type BackendName, type ComputeBackend, type DeviceSetting } from '../compute/backend';
+import { selectBackend } from '../compute/select';
+import { parameterCount } from '../engine/network';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
 import { toSarif } from './sarif';
 
@@ -62,12 +65,26 @@ function open(file: string | undefined, args: ParsedArgs): Opened {
   return { file, ...openNetworkFile(file, { activation: flagString(args, 'activation'), attempts: READ_ATTEMPTS }) };
 }
 
-function compileFor(o: Opened, reg: Regularizer): Problem {
+function compileFor(o: Opened, reg: Regularizer, compute?: ComputeBackend): Problem {
   try {
-    return compile(o.network, reg);
+    return compile(o.network, reg, compute);
   } catch (e) {
     throw new Error(`${o.file}: ${(e as Error).message}`);
   }
+}
+
+/** Flags that choose where the kernels run (check and balance). */
+const COMPUTE_FLAGS = ['device', 'python', 'backend'];
+
+/** The backend for --device / --python / --backend; `auto` notes on stderr why it stayed on the CPU. */
+function computeFor(args: ParsedArgs, o: Opened, io: Io): ComputeBackend {
+  const device = (flagString(args, 'device') ?? 'auto') as DeviceSetting;
+  if (!DEVICE_SETTINGS.includes(device)) throw new Error(`--device must be one of ${DEVICE_SETTINGS.join(', ')}, got "${device}"`);
+  const backend = flagString(args, 'backend') as BackendName | undefined;
+  if (backend !== undefined && !BACKEND_NAMES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${backend}"`);
+  const sel = selectBackend({ device, python: flagString(args, 'python'), backend }, parameterCount(o.network));
+  if (sel.note) io.err(`note: ${sel.note}\n`);
+  return sel.backend;
 }
 
 export function inspect(args: ParsedArgs, io: Io): number {
@@ -105,22 +122,28 @@ export function inspect(args: ParsedArgs, io: Io): number {
 }
 
 export function check(args: ParsedArgs, io: Io): number {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'activation']);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'activation', ...COMPUTE_FLAGS]);
   const format = formatOf(args, ['text', 'json', 'sarif']);
   const o = open(args.positional[0], args);
-  const problem = compileFor(o, regularizerOf(args));
+  const reg = regularizerOf(args);
+  // The costs and their row and column sums (check's one pass over the weights) run on the device.
+  const compute = reg.power !== undefined ? computeFor(args, o, io) : undefined;
+  const problem = compileFor(o, reg, compute);
   const a = analyze(problem, undefined, { tolerance: flagNumber(args, 'tolerance') ?? 1e-7, skipPredictions: true });
   const info = { file: o.file, format: o.format.id, notes: o.notes };
+  const device = compute?.device ?? 'cpu';
   if (format === 'sarif') io.out(JSON.stringify(toSarif(o.file, a, process.env.SYNBAL_VERSION ?? 'dev'), null, 2) + '\n');
-  else io.out(format === 'json' ? JSON.stringify(analysisJson(info, a), null, 2) + '\n' : renderAnalysisText(info, a));
+  else io.out(format === 'json' ? JSON.stringify({ ...analysisJson(info, a), device }, null, 2) + '\n' : renderAnalysisText(info, a));
   return a.unbalanced > 0 ? 1 : 0;
 }
 
 export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation']);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation', ...COMPUTE_FLAGS]);
   const o = open(args.positional[0], args);
   const reg = regularizerOf(args);
-  const problem = compileFor(o, reg);
+  const compute = reg.power !== undefined ? computeFor(args, o, io) : undefined;
+  const device = compute?.device ?? 'cpu';
+  const problem = compileFor(o, reg, compute);
   if (problem.nVars === 0) {
     io.out(`${o.file}: no balanceable units, nothing written (see synbal check for the reasons)\n`);
     return 0;
@@ -136,7 +159,7 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
     seed: flagNumber(args, 'seed'),
     maxIterations: flagNumber(args, 'max-iterations'),
     onProgress: (p) => {
-      if (Date.now() - started > 500) io.err(`  iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}\n`);
+      if (Date.now() - started > 500) io.err(`  [${device}] iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}\n`);
     },
   });
   // The engine's own check needs the original weights beside the balanced ones; otherwise
@@ -162,7 +185,7 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
     refuseIfDifferent(o.file, verification, changed, args);
   }
   const written = o.format.id === 'onnx' && verify ? await writeVerifiedOnnx(o, changed, target, inPlace, args, (v) => (verification = v)) : o.format.write(o.checkpoint, changed, target, { backup: inPlace });
-  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, ...balanceJson(result, target, verification, layerScales(problem, result.x)), outputs: written }, null, 2) + '\n' : renderBalanceText(result, target, verification));
+  io.out(formatOf(args) === 'json' ? JSON.stringify({ file: o.file, format: o.format.id, regularizer: reg.label, device, ...balanceJson(result, target, verification, layerScales(problem, result.x)), outputs: written }, null, 2) + '\n' : renderBalanceText(result, target, verification));
   return 0;
 }
 

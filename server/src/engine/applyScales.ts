@@ -1,10 +1,10 @@
 // Writes a scaling into the weights: w_ab → w_ab·Λ_t(a)·Λ_s(b)^(−c). Pure: returns new tensors
-// for the ones that change, in their own dtype; the inputs are not touched.
+// for the ones that change, in their own dtype; the inputs are not touched. Float row-major
+// blocks are scaled by the problem's compute backend.
 import { allocate, elementReader, numberToBfloat16, numberToFloat16 } from '../tensor/dtype';
 import type { Tensor } from '../tensor/tensor';
 import type { Problem } from './compile';
-import { scaleParallel } from './parallel';
-import { scaleRows } from './scaleRows';
+import { computeOf } from './evaluate';
 import type { Network } from './network';
 
 /** Λ per unit from log-scales per variable (1 for units that are not variables). */
@@ -43,7 +43,7 @@ export function scaledTensors(problem: Problem, x: Float64Array, opts: ScaleOpti
       // Float weights, one element per (row, column): row by row, over several threads when large.
       const out = dst as Float32Array | Float64Array;
       if (sb === 1) {
-        if (!scaleParallel(src, out, base, sa, nT, nS, ft, fs)) scaleRows(src, out, base, sa, nS, 0, nT, ft, fs);
+        computeOf(problem).scale({ src, dst: out, base, sa, nT, nC: nS, ft, fs, cost: blk.cost });
         continue;
       }
       for (let a = 0; a < nT; a++) {

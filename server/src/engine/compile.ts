@@ -8,6 +8,7 @@ import { groupIndex, tensorIndex, type AxisMap, type Connection, type Network, t
 import type { Regularizer } from './regularizer';
 import { buildCostStorage, costProducts, type CostStorage } from './costStorage';
 import { costAt, primeOnes } from './evaluate';
+import type { ComputeBackend, ProductJob } from '../compute/backend';
 
 export type UnitStatus = 'balanceable' | 'visible' | 'fixed' | 'dead';
 
@@ -73,6 +74,8 @@ export interface Problem {
   blocks: Block[];
   /** Every block, regularized or not: the ones a scaling rewrites. */
   scaled: Block[];
+  /** Where the products and the final scaling run (compute/attach.ts); the CPU when unset. */
+  compute?: ComputeBackend;
 }
 
 function axisRange(map: AxisMap, tensor: Tensor, what: string): { start: number; length: number; inner: number } {
@@ -203,7 +206,12 @@ function tieRoots(net: Network, groups: Map<string, number>, groupOffset: number
   return parent;
 }
 
-export function compile(net: Network, regularizer: Regularizer): Problem {
+/**
+ * `compute`: the backend that will run this problem's products (its cost blocks are loaded
+ * there now, and the row and column sums at Λ = 1 computed there); the CPU when absent. Sums
+ * of powers always stay on the CPU.
+ */
+export function compile(net: Network, regularizer: Regularizer, compute?: ComputeBackend): Problem {
   const groups = groupIndex(net);
   const tensors = tensorIndex(net);
   const groupOffset: number[] = [];
@@ -280,7 +288,7 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
   const storage = raw.map((rb) =>
     !rb.regularized ? {} : regularizer.power !== undefined ? { cost: buildCostStorage(rb.layout, regularizer.power) } : { absw: absoluteWeights(rb.layout) },
   );
-  const ones = raw.map((rb, i) => onesSums(rb.layout, storage[i]));
+  const ones = onesSumsAll(raw.map((rb) => rb.layout), storage, regularizer.power !== undefined ? compute : undefined);
 
   // Dead units: all incoming or all outgoing weights zero (per tie class, its inner edges aside).
   const inSum = new Float64Array(nUnits);
@@ -375,6 +383,7 @@ export function compile(net: Network, regularizer: Regularizer): Problem {
     groupVars: groupVarLists.map((l) => Int32Array.from(l)),
     blocks: blocks.filter((b) => b.regularized),
     scaled: blocks,
+    compute: regularizer.power !== undefined ? compute : undefined,
   };
 }
 
@@ -408,8 +417,31 @@ function absoluteWeights(layout: BlockLayout): Float64Array {
   return out;
 }
 
+type Sums = { row: Float64Array; col: Float64Array; at: (a: number, b: number) => number };
+
+/**
+ * onesSums for every block; the cost blocks' products all in one call on `compute` (which loads
+ * them first), so that a device backend sees each weight once here and keeps it.
+ */
+function onesSumsAll(layouts: BlockLayout[], storage: { cost?: CostStorage; absw?: Float64Array }[], compute: ComputeBackend | undefined): (Sums | undefined)[] {
+  if (!compute) return layouts.map((l, i) => onesSums(l, storage[i]));
+  const costs = storage.flatMap((s) => (s.cost ? [s.cost] : []));
+  compute.load(costs);
+  const jobs: ProductJob[] = [];
+  const out = layouts.map((l, i) => {
+    const cost = storage[i].cost;
+    if (!cost) return onesSums(l, storage[i]);
+    const row = new Float64Array(l.nT);
+    const col = new Float64Array(l.nS);
+    jobs.push({ cost, x: new Float64Array(l.nS).fill(1), y: new Float64Array(l.nT).fill(1), row, col });
+    return { row, col, at: (a: number, b: number) => costAt(cost, a, b) };
+  });
+  if (jobs.length > 0) compute.products(jobs);
+  return out;
+}
+
 /** Row and column sums of a block's costs (|w| for sums of powers: only zero matters there). */
-function onesSums(layout: BlockLayout, s: { cost?: CostStorage; absw?: Float64Array }): { row: Float64Array; col: Float64Array; at: (a: number, b: number) => number } | undefined {
+function onesSums(layout: BlockLayout, s: { cost?: CostStorage; absw?: Float64Array }): Sums | undefined {
   const { nT, nS } = layout;
   if (s.cost) {
     const row = new Float64Array(nT);

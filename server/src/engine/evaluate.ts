@@ -2,6 +2,8 @@
 // balance quantities IN/OUT, the regularizer R, and the Hessian of R for Newton steps.
 import { costProducts, type CostStorage } from './costStorage';
 import type { Block, Problem } from './compile';
+import type { ComputeBackend, ProductJob } from '../compute/backend';
+import { cpuBackend } from '../compute/cpuBackend';
 import { cost as gCost, curvature, flux, gradientScale } from './regularizer';
 
 export interface VarStats {
@@ -90,18 +92,36 @@ export function gatherScales(block: Block, alpha: Float64Array, beta: Float64Arr
   for (let b = 0; b < sVar.length; b++) w.x[b] = sVar[b] >= 0 ? beta[sVar[b]] : 1;
 }
 
+/** The backend that runs a problem's products (the CPU unless one was attached). */
+export function computeOf(problem: Problem): ComputeBackend {
+  return problem.compute ?? cpuBackend;
+}
+
+export interface ProductRequest {
+  block: Block;
+  w: BlockWork;
+  wantRow: boolean;
+  wantCol: boolean;
+}
+
 /**
- * One pass over a cost block: row[a] = Σ_b C_ab β_b and col[b] = Σ_a C_ab α_a, each only when
- * wanted (null otherwise). Products against a fixed side (all ones) come from cached sums.
+ * One pass over each requested block, all blocks in one backend call (one round trip to a
+ * device): row[a] = Σ_b C_ab β_b and col[b] = Σ_a C_ab α_a, each only when wanted (null
+ * otherwise). Products against a fixed side (all ones) come from cached sums.
  */
-export function blockProducts(block: Block, w: BlockWork, wantRow: boolean, wantCol: boolean): { row: Float64Array | null; col: Float64Array | null } {
-  const needRow = wantRow && !block.srcFixed;
-  const needCol = wantCol && !block.tgtFixed;
-  if (needRow || needCol) costProducts(block.cost!, needRow ? w.x : null, needCol ? w.y : null, w.row, w.col);
-  return {
-    row: wantRow ? (needRow ? w.row : rowOnes(block)) : null,
-    col: wantCol ? (needCol ? w.col : colOnes(block)) : null,
-  };
+export function blockProducts(problem: Problem, reqs: readonly ProductRequest[]): { row: Float64Array | null; col: Float64Array | null }[] {
+  const jobs: ProductJob[] = [];
+  const out = reqs.map(({ block, w, wantRow, wantCol }) => {
+    const needRow = wantRow && !block.srcFixed;
+    const needCol = wantCol && !block.tgtFixed;
+    if (needRow || needCol) jobs.push({ cost: block.cost!, x: needRow ? w.x : null, y: needCol ? w.y : null, row: w.row, col: w.col });
+    return {
+      row: wantRow ? (needRow ? w.row : rowOnes(block)) : null,
+      col: wantCol ? (needCol ? w.col : colOnes(block)) : null,
+    };
+  });
+  if (jobs.length > 0) computeOf(problem).products(jobs);
+  return out;
 }
 
 /** Per-block results of a stats pass that later steps reuse without another pass. */
@@ -159,21 +179,28 @@ function emptyStats(n: number, shared: boolean): VarStats {
 
 function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Level): VarStats & { blocks?: BlockPass[] } {
   const st: VarStats & { blocks?: BlockPass[] } = emptyStats(level === 'var' ? problem.nVars : problem.nUnits, true);
-  if (keep) st.blocks = [];
   const alpha = alphaOf(problem, x);
   const beta = betaOf(problem, x);
   // At the identity every product is a cached row or column sum: no pass over the weights.
   const identity = x.every((v) => v === 0);
-  for (const block of problem.blocks) {
+  const perUnit = level === 'unit';
+  // Every block's scales first, then all products in one backend call, then the sums.
+  const works = problem.blocks.map((block) => {
     const w = blockWork(block);
     gatherScales(block, alpha, beta, w);
+    return w;
+  });
+  // Per variable, a side without variables needs no product: its sums feed only R, which
+  // the other side's product (or a cached sum) gives as well.
+  const products = identity
+    ? problem.blocks.map((block) => ({ row: rowOnes(block), col: colOnes(block) }))
+    : blockProducts(problem, problem.blocks.map((block, i) => ({ block, w: works[i], wantRow: perUnit || !block.tgtFixed, wantCol: perUnit || !block.srcFixed })));
+  const kept: (BlockPass | ((mixed: readonly Float64Array[]) => BlockPass))[] = [];
+  const mixedJobs: ProductJob[] = [];
+  problem.blocks.forEach((block, i) => {
+    const w = works[i];
     const { t: tIdx, s: sIdx, pairs: sp } = ends(block, level);
-    // Per variable, a side without variables needs no product: its sums feed only R, which
-    // the other side's product (or a cached sum) gives as well.
-    const perUnit = level === 'unit';
-    let { row, col } = identity
-      ? { row: rowOnes(block), col: colOnes(block) }
-      : blockProducts(block, w, perUnit || !block.tgtFixed, perUnit || !block.srcFixed);
+    let { row, col } = products[i];
     if (!row && !col) row = rowOnes(block);
     if (row) {
       for (let a = 0; a < tIdx.length; a++) {
@@ -198,50 +225,66 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
       st.outFlux[k] -= v;
       st.selfFlux[k] += v;
     }
-    if (keep) st.blocks!.push(keepPass(block, w, row, col));
+    if (keep) kept.push(keepPass(block, w, row, col, mixedJobs));
+  });
+  if (keep) {
+    if (mixedJobs.length > 0) computeOf(problem).products(mixedJobs);
+    st.blocks = kept.map((k) => (typeof k === 'function' ? k([]) : k));
   }
   return st;
 }
 
-/** Row sums over variable columns and column sums over variable rows (extra products only where a side is mixed). */
-function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Float64Array | null): BlockPass {
+/**
+ * Row sums over variable columns and column sums over variable rows. Where a side mixes fixed
+ * and variable units they need products of their own: those are queued on `mixed` (run by the
+ * caller in one batch), and the pass is returned as a function to call once they have run.
+ */
+function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Float64Array | null, mixed: ProductJob[]): BlockPass | ((done: readonly Float64Array[]) => BlockPass) {
   const { tVar, sVar } = block;
   const nT = tVar.length;
   const nS = sVar.length;
   const r = row ? Float64Array.from(row) : new Float64Array(nT);
   const c = col ? Float64Array.from(col) : new Float64Array(nS);
   let rowVar: Float64Array;
+  let deferred = false;
   if (block.srcFixed || !row) rowVar = new Float64Array(nT);
   else if (sVar.every((v) => v >= 0)) rowVar = r;
   else {
     rowVar = new Float64Array(nT);
-    costProducts(block.cost!, Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0)), null, rowVar, w.col);
+    mixed.push({ cost: block.cost!, x: Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0)), y: null, row: rowVar, col: new Float64Array(nS) });
+    deferred = true;
   }
   let colVar: Float64Array;
   if (block.tgtFixed || !col) colVar = new Float64Array(nS);
   else if (tVar.every((v) => v >= 0)) colVar = c;
   else {
     colVar = new Float64Array(nS);
-    costProducts(block.cost!, null, Float64Array.from(tVar, (v, a) => (v >= 0 ? w.y[a] : 0)), w.row, colVar);
+    mixed.push({ cost: block.cost!, x: null, y: Float64Array.from(tVar, (v, a) => (v >= 0 ? w.y[a] : 0)), row: new Float64Array(nT), col: colVar });
+    deferred = true;
   }
-  const totals: [number, number, number, number] = [0, 0, 0, 0];
-  if (row) {
-    for (let a = 0; a < nT; a++) {
-      const rv = w.y[a] * rowVar[a];
-      const rf = w.y[a] * r[a] - rv;
-      if (tVar[a] >= 0) {
-        totals[0] += rv;
-        totals[1] += rf;
-      } else {
-        totals[2] += rv;
-        totals[3] += rf;
+  const alphaRows = Float64Array.from(w.y);
+  const betaCols = Float64Array.from(w.x);
+  const finish = (): BlockPass => {
+    const totals: [number, number, number, number] = [0, 0, 0, 0];
+    if (row) {
+      for (let a = 0; a < nT; a++) {
+        const rv = alphaRows[a] * rowVar[a];
+        const rf = alphaRows[a] * r[a] - rv;
+        if (tVar[a] >= 0) {
+          totals[0] += rv;
+          totals[1] += rf;
+        } else {
+          totals[2] += rv;
+          totals[3] += rf;
+        }
       }
+    } else {
+      // Every row is fixed: split the block's cost by column.
+      for (let b = 0; b < nS; b++) totals[sVar[b] >= 0 ? 2 : 3] += betaCols[b] * c[b];
     }
-  } else {
-    // Every row is fixed: split the block's cost by column.
-    for (let b = 0; b < nS; b++) totals[sVar[b] >= 0 ? 2 : 3] += w.x[b] * c[b];
-  }
-  return { row: r, col: c, rowVar, colVar, alphaRows: Float64Array.from(w.y), betaCols: Float64Array.from(w.x), totals };
+    return { row: r, col: c, rowVar, colVar, alphaRows, betaCols, totals };
+  };
+  return deferred ? finish : finish();
 }
 
 /** e^{x} and e^{-c·x}: the factors on |w| of edges into and out of each variable. */
@@ -365,7 +408,9 @@ export function hessian(problem: Problem, x: Float64Array, pass?: BlockPass[]): 
     diag,
     apply(v, out) {
       out.fill(0);
-      hb.forEach((h, i) => {
+      // The scaled vectors of every block, then all products in one backend call.
+      const jobs: ProductJob[] = [];
+      const need = hb.map((h, i) => {
         const { tVar, sVar, sDeg } = h.block;
         const X = xs[i];
         const Y = yt[i];
@@ -381,7 +426,13 @@ export function hessian(problem: Problem, x: Float64Array, pass?: BlockPass[]): 
         }
         const needRow = anyX && !h.tgtFixed;
         const needCol = anyY && !h.srcFixed;
-        if (needRow || needCol) costProducts(h.storage, needRow ? X : null, needCol ? Y : null, rows[i], cols[i]);
+        if (needRow || needCol) jobs.push({ cost: h.storage, x: needRow ? X : null, y: needCol ? Y : null, row: rows[i], col: cols[i] });
+        return { needRow, needCol };
+      });
+      if (jobs.length > 0) (power !== undefined ? computeOf(problem) : cpuBackend).products(jobs);
+      hb.forEach((h, i) => {
+        const { tVar, sVar, sDeg } = h.block;
+        const { needRow, needCol } = need[i];
         // Row side: Σ_b h_ab (v_t − c_b v_s) for the target variable.
         for (let a = 0; a < tVar.length; a++) {
           const t = tVar[a];

@@ -3,7 +3,7 @@
 // when no edge joins two of its variables (one colour of a red-black layer ordering).
 import type { Problem } from './compile';
 import type { CoarseSpace } from './coarse';
-import { alphaOf, betaOf, blockProducts, blockWork, costAt, gatherScales, type BlockPass } from './evaluate';
+import { alphaOf, betaOf, blockProducts, blockWork, costAt, gatherScales, type BlockPass, type ProductRequest } from './evaluate';
 
 export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Array, inPhase: Uint8Array): void {
   const p = problem.regularizer.power;
@@ -12,6 +12,8 @@ export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Arr
   const beta = betaOf(problem, x);
   const pin = new Float64Array(problem.nVars);
   const pout = new Float64Array(problem.nVars);
+  // The blocks that touch the phase's layers, then all their products in one backend call.
+  const reqs: ProductRequest[] = [];
   problem.blocks.forEach((block, i) => {
     const t = space.blockTarget[i];
     const s = space.blockSource[i];
@@ -20,7 +22,10 @@ export function updateLayers(problem: Problem, space: CoarseSpace, x: Float64Arr
     if (!wantRow && !wantCol) return;
     const w = blockWork(block);
     gatherScales(block, alpha, beta, w);
-    const { row, col } = blockProducts(block, w, wantRow, wantCol);
+    reqs.push({ block, w, wantRow, wantCol });
+  });
+  blockProducts(problem, reqs).forEach(({ row, col }, k) => {
+    const { block, w, wantRow, wantCol } = reqs[k];
     const { tVar, sVar, selfPairs } = block;
     if (row) for (let a = 0; a < tVar.length; a++) if (tVar[a] >= 0) pin[tVar[a]] += row[a];
     if (col) for (let b = 0; b < sVar.length; b++) if (sVar[b] >= 0) pout[sVar[b]] += col[b];

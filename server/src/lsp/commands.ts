@@ -46,6 +46,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
     progress.done();
   }
   if (outcome.cancelled || !outcome.output || !outcome.analysis) return { cancelled: true, file };
+  if (outcome.device) session.lastDevice = outcome.device;
   const out = session.store.ensure(outcome.output);
   session.store.setAnalysis(out, outcome.analysis);
   for (const f of outcome.analysis.files) session.watcher.markAnalysed(f);

@@ -101,7 +101,7 @@ export function countAbove(l: LayerAnalysis, tolerance: number): number {
 }
 
 
-function headerLines(e: Entry, a: CheckpointAnalysis, tolerance: number): string[] {
+function headerLines(e: Entry, a: CheckpointAnalysis, tolerance: number, device?: string): string[] {
   let unbalanced = 0;
   let worst: { layer: LayerAnalysis; unit: number } | undefined;
   for (const l of a.layers) {
@@ -120,7 +120,7 @@ function headerLines(e: Entry, a: CheckpointAnalysis, tolerance: number): string
     `Synaptic Balance listing of ${a.path}${state}`,
     `format       ${a.format} (${a.formatDescription})`,
     `network      ${a.network}: ${a.parameters.toLocaleString('en-US')} parameters, ${a.units} units`,
-    `regularizer  ${a.regularizer}; tolerance ${num(tolerance)} on |IN−OUT|/(IN+OUT)`,
+    `regularizer  ${a.regularizer}; tolerance ${num(tolerance)} on |IN−OUT|/(IN+OUT)${device ? `; fixes on ${device}` : ''}`,
     `R            ${num(a.R)}; network deficit Σ(IN−OUT)² ${num(a.totalDeficit)}`,
     `balance      ${verdict}; ${a.dead} dead`,
     ...a.notes.map((n) => `note         ${n.replace(/\s*\n\s*/g, ' ')}`),
@@ -156,13 +156,13 @@ const CHUNK_LINES = 2000;
  * The listing text. Rendering a large model takes tens of milliseconds, so it is done in
  * chunks between which other requests are answered.
  */
-export async function renderListing(e: Entry, tolerance: number, pause: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<string> {
+export async function renderListing(e: Entry, tolerance: number, pause: () => Promise<void> = () => new Promise((r) => setImmediate(r)), device?: string): Promise<string> {
   const a = e.analysis;
   if (!a) {
     const what = e.failure ? `error        ${e.failure.message}` : `state        ${e.state === 'removed' ? 'removed from the workspace' : 'waiting for analysis…'}`;
     return `Synaptic Balance listing of ${e.path}\n${what}\n`;
   }
-  const out = headerLines(e, a, tolerance);
+  const out = headerLines(e, a, tolerance, device);
   let budget = CHUNK_LINES;
   for (const l of a.layers) {
     out.push(layerHeading(l, tolerance));
@@ -181,9 +181,12 @@ export async function renderListing(e: Entry, tolerance: number, pause: () => Pr
   return out.join('\n');
 }
 
-/** The entry's listing text, rendered once per version and tolerance (concurrent requests share the rendering). */
-export function listingText(e: Entry, tolerance: number): Promise<string> {
-  const key = `${e.version} ${tolerance}`;
-  if (!e.rendered || e.rendered.key !== key) e.rendered = { key, text: renderListing(e, tolerance) };
+/**
+ * The entry's listing text, rendered once per version, tolerance and device (concurrent requests
+ * share the rendering). `device`: where quick fixes compute (settings.ts deviceLabel).
+ */
+export function listingText(e: Entry, tolerance: number, device?: string): Promise<string> {
+  const key = `${e.version} ${tolerance} ${device ?? ''}`;
+  if (!e.rendered || e.rendered.key !== key) e.rendered = { key, text: renderListing(e, tolerance, undefined, device) };
   return e.rendered.text;
 }

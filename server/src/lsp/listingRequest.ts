@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import type { CheckpointInfo, ListingResult } from '../protocol';
 import { listingText } from './listing';
+import { deviceLabel } from './settings';
 import type { Session } from './session';
 import { fileUriOf, listingUriOfPath, pathOfUri } from './uris';
 
@@ -25,7 +26,7 @@ export async function listing(session: Session, uri: string): Promise<ListingRes
   }
   if (!e) return { uri: listingUriOfPath(path), fileUri: fileUriOf(path), version: 0, state: 'removed', text: `Synaptic Balance listing of ${path}\nstate        no such file\n` };
   const { version, state } = e;
-  return { uri: e.listingUri, fileUri: e.fileUri, version, state, text: await listingText(e, session.settings.tolerance) };
+  return { uri: e.listingUri, fileUri: e.fileUri, version, state, text: await listingText(e, session.settings.tolerance, deviceLabel(session.settings, e.analysis?.parameters ?? 0, session.lastDevice)) };
 }
 
 export function checkpoints(session: Session): CheckpointInfo[] {

@@ -6,7 +6,7 @@ import { isCandidate } from './candidates';
 import { diagnosticsOf } from './diagnostics';
 import { AnalysisProgress } from './progress';
 import { AnalysisScheduler } from './scheduler';
-import { analysisKey, analysisOptions, includeGlobs, scanKey } from './settings';
+import { analysisKey, analysisOptions, computeSpec, includeGlobs, scanKey } from './settings';
 import { CheckpointStore, type Entry } from './store';
 import { CheckpointWatcher } from './watcher';
 import { WorkerClient } from './workers';
@@ -140,8 +140,11 @@ export class Session {
   }
 
   solveSpec(scope: BalanceScope, method?: string, tolerance?: number): SolveSpec {
-    return { scope, method, tolerance: tolerance ?? solveTolerance(this.settings) };
+    return { scope, method, tolerance: tolerance ?? solveTolerance(this.settings), compute: computeSpec(this.settings) };
   }
+
+  /** The device the last quick fix ran on (the listing header shows it). */
+  lastDevice: string | undefined;
 
   /** ΔR of a fix, solved on the balance worker (which keeps the solution for running the fix). */
   async predict(e: Entry, scope: BalanceScope, token?: CancellationToken): Promise<Prediction> {

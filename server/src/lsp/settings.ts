@@ -1,8 +1,9 @@
 // Settings as the server uses them: whatever the client sent, checked field by field against
 // the typed defaults in protocol.ts (a bad value falls back to its default, with a warning).
 import { FORMATS } from '../formats/registry';
-import { DEFAULT_SETTINGS, type SeverityName, type Settings } from '../protocol';
-import type { AnalysisOptions } from './workerProtocol';
+import { DEFAULT_SETTINGS, DEVICE_SETTINGS, type DeviceSetting, type SeverityName, type Settings } from '../protocol';
+import type { AnalysisOptions, ComputeSpec } from './workerProtocol';
+import { AUTO_DEVICE_MIN_ELEMENTS } from '../compute/threshold';
 
 const SEVERITIES: readonly SeverityName[] = ['error', 'warning', 'information', 'hint'];
 
@@ -15,6 +16,7 @@ const bool: Check<boolean> = (v): v is boolean => typeof v === 'boolean';
 const text: Check<string> = (v): v is string => typeof v === 'string';
 const globs: Check<string[]> = (v): v is string[] => Array.isArray(v) && v.every((g) => typeof g === 'string' && g.length > 0);
 const severity: Check<SeverityName> = (v): v is SeverityName => SEVERITIES.includes(v as SeverityName);
+const device: Check<DeviceSetting> = (v): v is DeviceSetting => DEVICE_SETTINGS.includes(v as DeviceSetting);
 
 const CHECKS: { [K in keyof Settings]: [Check<Settings[K]>, string] } = {
   regularizerP: [positive, 'a number > 0'],
@@ -27,6 +29,8 @@ const CHECKS: { [K in keyof Settings]: [Check<Settings[K]>, string] } = {
   activation: [text, 'an activation name such as relu, or ""'],
   pollIntervalMs: [positive, 'a number of milliseconds > 0'],
   settleMs: [nonNegative, 'a number of milliseconds ≥ 0'],
+  device: [device, DEVICE_SETTINGS.join(', ')],
+  python: [text, 'a path to a Python interpreter, or ""'],
 };
 
 /** Settings from any client value (null, partial, wrong types); warnings name each rejected field. */
@@ -51,6 +55,21 @@ export function includeGlobs(s: Settings): string[] {
   if (s.include.length > 0) return s.include;
   const exts = [...new Set(FORMATS.flatMap((f) => f.extensions))];
   return exts.map((e) => `**/*.${e}`);
+}
+
+/**
+ * Where quick fixes compute, for the listing header: the setting, resolved where that needs no
+ * process (a small model under `auto` stays on the CPU), else the device the last fix ran on.
+ */
+export function deviceLabel(s: Settings, parameters: number, lastDevice: string | undefined): string {
+  if (s.device === 'cpu') return 'cpu';
+  if (s.device === 'auto' && parameters < AUTO_DEVICE_MIN_ELEMENTS) return 'cpu (auto: small model)';
+  return lastDevice ? `${lastDevice} (${s.device})` : `${s.device} (chosen at the first fix)`;
+}
+
+/** Where a fix's solve runs (the job picks and starts the backend on its thread). */
+export function computeSpec(s: Settings): ComputeSpec {
+  return { device: s.device, python: s.python.trim() };
 }
 
 export function analysisOptions(s: Settings): AnalysisOptions {

@@ -1,5 +1,5 @@
 // Messages between the server's main thread and its worker threads.
-import type { BalanceScope, FunctionCheck } from '../protocol';
+import type { BalanceScope, DeviceSetting, FunctionCheck } from '../protocol';
 import type { CheckpointAnalysis, JobFailure } from './analysisTypes';
 
 /** What changes the analysis itself (not only how it is shown). */
@@ -15,10 +15,18 @@ export interface AnalyzeJob {
   options: AnalysisOptions;
 }
 
+export interface ComputeSpec {
+  device: DeviceSetting;
+  /** Interpreter for the torch backend; empty: python3. */
+  python: string;
+}
+
 export interface SolveSpec {
   scope: BalanceScope;
   method?: string;
   tolerance: number;
+  /** Where the solve and the scaling run; the CPU when absent. */
+  compute?: ComputeSpec;
 }
 
 export interface PredictJob {
@@ -59,6 +67,8 @@ export interface BalanceOutcome {
   verificationSkipped?: string;
   /** The written checkpoint, analysed afresh. */
   analysis?: CheckpointAnalysis;
+  /** Where the solve ran (cpu, cuda:0, mps). */
+  device?: string;
 }
 
 export type ResultOf<J extends Job> = J extends AnalyzeJob ? CheckpointAnalysis : J extends PredictJob ? Prediction : BalanceOutcome;

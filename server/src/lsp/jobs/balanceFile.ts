@@ -15,6 +15,10 @@ import { defaultOutputPath } from '../../formats/safeWrite';
 import { scopeLabel, type FunctionCheck } from '../../protocol';
 import type { AnalysisOptions, BalanceJob, BalanceOutcome, JobProgress, Prediction, PredictJob, SolveSpec } from '../workerProtocol';
 import { analyzeNetwork, compileFor } from './analyzeFile';
+import { ComputeCancelled } from '../../compute/backend';
+import { cpuBackend } from '../../compute/cpuBackend';
+import { attachCompute, selectBackend } from '../../compute/select';
+import { parameterCount } from '../../engine/network';
 import type { NetworkOpener, OpenedNetwork } from './openNetwork';
 
 export interface JobHooks {
@@ -65,9 +69,10 @@ export class Workbench {
     if (known) return known;
     const method = (spec.method ?? 'optimal') as Method;
     if (!METHODS.includes(method)) throw new Error(`unknown method "${spec.method}"; expected one of ${METHODS.join(', ')}`);
+    const device = this.useCompute(loaded, spec, hooks, span);
     let first: number | undefined;
     let lastPost = 0;
-    const result = balance(loaded.problem, {
+    const result = cancellable(() => balance(loaded.problem, {
       method,
       scope: spec.scope,
       tolerance: spec.tolerance,
@@ -80,14 +85,29 @@ export class Workbench {
           first ??= p.maxRelativeDeficit;
           const done = first > spec.tolerance && p.maxRelativeDeficit > 0 ? Math.log(first / p.maxRelativeDeficit) / Math.log(first / spec.tolerance) : 1;
           const f = Math.min(1, Math.max(0, done));
-          hooks.progress({ percent: span[0] + f * (span[1] - span[0]), message: `iteration ${p.iteration}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}` });
+          hooks.progress({ percent: span[0] + f * (span[1] - span[0]), message: `iteration ${p.iteration} on ${device}: max relative deficit ${p.maxRelativeDeficit.toExponential(2)}` });
         }
         return true;
       },
-    });
-    if (result.cancelled) return undefined;
+    }));
+    if (!result || result.cancelled) return undefined;
     loaded.solutions.set(key, result);
     return result;
+  }
+
+  /**
+   * Puts the problem's products on the backend the spec asks for (started once, then reused),
+   * with cancellation reaching into device waits; returns the device for progress messages.
+   */
+  private useCompute(loaded: Loaded, spec: SolveSpec, hooks: JobHooks, span: [number, number]): string {
+    const problem = loaded.problem;
+    if (!spec.compute || problem.regularizer.power === undefined) return 'cpu';
+    const { backend, note } = selectBackend({ device: spec.compute.device, python: spec.compute.python }, parameterCount(problem.network));
+    if (note) hooks.progress({ percent: span[0], message: note });
+    if (backend !== cpuBackend) hooks.progress({ percent: span[0], message: `uploading the weights to ${backend.device} (${backend.description})` });
+    backend.setCancel(() => hooks.cancelled());
+    cancellable(() => attachCompute(problem, backend));
+    return backend.device;
   }
 
   predict(job: PredictJob, hooks: JobHooks): Prediction | undefined {
@@ -104,8 +124,10 @@ export class Workbench {
     const r = this.solve(loaded, job.solve, hooks, [10, 70]);
     if (!r) return { cancelled: true };
     const { opened, problem } = loaded;
-    hooks.progress({ percent: 70, message: 'checking that the function is unchanged' });
-    const changed = scaledTensors(problem, r.x);
+    hooks.progress({ percent: 70, message: `scaling the weights on ${problem.compute?.device ?? 'cpu'}` });
+    const changed = cancellable(() => scaledTensors(problem, r.x));
+    if (!changed) return { cancelled: true };
+    hooks.progress({ percent: 72, message: 'checking that the function is unchanged' });
     const balanced: Network = { ...opened.network, tensors: opened.network.tensors.map((t) => changed.get(t.name) ?? t) };
     const limit = verifyLimit(changed.values());
     // An ONNX file is checked by running it (after writing): its graph holds more than the
@@ -144,7 +166,18 @@ export class Workbench {
       writtenVerification,
       verificationSkipped: skipped,
       analysis,
+      device: problem.compute?.device ?? 'cpu',
     };
+  }
+}
+
+/** The function's value, or undefined when a device wait was cancelled (its worker was stopped). */
+function cancellable<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ComputeCancelled) return undefined;
+    throw e;
   }
 }
 

@@ -197,10 +197,12 @@ describe('monitor webview (headless Chromium)', () => {
   test('follow live: an appended step and its pushed frame move to the end when on, not when off', async () => {
     const m = await withRun(50);
     await m.clearPosted();
+    // The frame is posted first: message events are separate tasks, and an animation frame
+    // between an append and its frame would (rightly) ask for the frame.
     await m.page.evaluate(([a, f]) => {
       const sb = (window as any).__sb;
-      sb.host(a);
       sb.host(f);
+      sb.host(a);
     }, [appendFixture('r1', 3, 50, [500]), frameR1(50)] as const);
     await m.waitRendered('r1', 50);
     assert.equal(await m.page.inputValue('.step-slider'), '50');

@@ -12,6 +12,10 @@ const entries = {
   server: 'server/src/server.ts',
   lspWorker: 'server/src/lsp/worker.ts',
   extension: 'client/src/extension.ts',
+  // The TF.js balance logger users require from their training scripts (takes their model;
+  // imports no tf of its own), and the monitor demo (bundles the pure-JS @tensorflow/tfjs).
+  tfjsLogger: 'server/src/monitor/tfjsLogger.ts',
+  demoTrain: 'server/src/monitor/demoTrain.ts',
 };
 
 const watch = process.argv.includes('--watch');

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { LISTING_SCHEME } from '../../server/src/protocol';
 import { readSettings, SETTINGS_SECTION } from './config';
+import { pythonExtensionInterpreter } from './pythonInterpreter';
 
 export const CLIENT_ID = 'synapticBalance';
 export const CLIENT_NAME = 'Synaptic Balance';
@@ -20,8 +21,27 @@ export function createClient(context: vscode.ExtensionContext, output: vscode.Lo
     synchronize: { configurationSection: SETTINGS_SECTION },
     initializationOptions: { settings: readSettings(vscode) },
     outputChannel: output,
+    middleware: {
+      workspace: {
+        // An empty `python` setting means "the Python extension's interpreter": filled in here,
+        // since the server cannot ask that extension itself.
+        configuration: async (params, token, next) => {
+          const result = await next(params, token);
+          if (!Array.isArray(result)) return result;
+          const needs = params.items.some((item, i) => item.section === SETTINGS_SECTION && isEmptyPython(result[i]));
+          const python = needs ? await pythonExtensionInterpreter() : '';
+          return result.map((r, i) => (python && params.items[i].section === SETTINGS_SECTION && isEmptyPython(r) ? { ...(r as object), python } : r));
+        },
+      },
+    },
   };
   return new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+}
+
+function isEmptyPython(section: unknown): boolean {
+  if (!section || typeof section !== 'object') return false;
+  const p = (section as { python?: unknown }).python;
+  return p === undefined || (typeof p === 'string' && p.trim() === '');
 }
 
 /**

@@ -1,10 +1,14 @@
 // Activation: start the language client, then wire listings, commands and the status bar to it.
 import * as vscode from 'vscode';
-import type { LanguageClient } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, type LanguageClient } from 'vscode-languageclient/node';
 import { registerCheckpointEditor } from './checkpointEditor';
 import { CLIENT_NAME, createClient, dropLibraryContentProvider } from './client';
 import { registerCommands } from './commands';
+import { CommandIds } from './ids';
+import { openMonitor, startDemoTraining, stopDemoTraining } from './monitor/monitorCommands';
+import { MonitorPanel } from './monitor/monitorPanel';
 import { registerListings, type ListingProvider } from './listings';
+import { onPythonInterpreterChanged } from './pythonInterpreter';
 import { StatusBar } from './statusBar';
 
 let client: LanguageClient | undefined;
@@ -32,8 +36,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     showWorst: () => status.showWorst(),
   });
 
+  MonitorPanel.register(context, () => lc);
+  context.subscriptions.push(
+    vscode.commands.registerCommand(CommandIds.openMonitor, (arg: unknown) => openMonitor(context, () => lc, arg)),
+    vscode.commands.registerCommand(CommandIds.demoTraining, () => startDemoTraining(context, () => lc, output)),
+    { dispose: stopDemoTraining },
+  );
+
   await lc.start();
   dropLibraryContentProvider(lc);
+  // Another interpreter picked in the Python extension: the server asks for its settings again.
+  const pythonWatch = await onPythonInterpreterChanged(() => void lc.sendNotification(DidChangeConfigurationNotification.type, { settings: null }));
+  if (pythonWatch) context.subscriptions.push(pythonWatch);
   status.schedule();
 }
 

@@ -9,6 +9,8 @@ export const CommandIds = {
   showOutput: 'synapticBalance.showOutput',
   openExample: 'synapticBalance.openExample',
   quickFix: 'synapticBalance.quickFix',
+  openMonitor: 'synapticBalance.openMonitor',
+  demoTraining: 'synapticBalance.demoTraining',
 } as const;
 
 export type CommandId = (typeof CommandIds)[keyof typeof CommandIds];

@@ -18,12 +18,13 @@ import { codeActions, resolveCodeAction } from './lsp/codeActions';
 import { executeCommand } from './lsp/commands';
 import { hover } from './lsp/hover';
 import { codeLenses } from './lsp/lenses';
+import { checkpointCosts } from './lsp/checkpointCosts';
 import { checkpoints, listing } from './lsp/listingRequest';
 import { Session, clientFeatures } from './lsp/session';
 import { normalizeSettings } from './lsp/settings';
 import { documentSymbols, foldingRanges } from './lsp/symbols';
 import { pathOfUri } from './lsp/uris';
-import { CheckpointsRequest, Commands, FIX_ALL_KIND, LISTING_SCHEME, ListingRequest, SETTINGS_SECTION, type RequestDef, type Settings } from './protocol';
+import { CheckpointCostsRequest, CheckpointsRequest, Commands, FIX_ALL_KIND, LISTING_SCHEME, ListingRequest, SETTINGS_SECTION, type RequestDef, type Settings } from './protocol';
 
 const VERSION = process.env.SYNBAL_VERSION ?? 'dev';
 
@@ -125,6 +126,7 @@ function main(argv: string[]): void {
   connection.onExecuteCommand((p, token, progress) => executeCommand(s(), p, token, progress));
   onRequest(connection, ListingRequest, (p) => listing(s(), p.uri));
   onRequest(connection, CheckpointsRequest, () => checkpoints(s()));
+  onRequest(connection, CheckpointCostsRequest, (p, token) => checkpointCosts(s(), p, token));
   connection.workspace.textDocumentContent.on(async (p) => {
     const r = await listing(s(), p.uri);
     const path = pathOfUri(p.uri);

@@ -37,10 +37,12 @@ describe('package.json commands', () => {
     assert.match(ext, /registerCommands\(context,/);
   });
 
-  it('offers the three explorer context menu entries with the titles the issue names', () => {
+  it('offers the three explorer context menu entries with the titles the issue names, and the monitor on logs and folders', () => {
     const titles = new Map(commands.map((c) => [c.command, c.title]));
-    const menu: { command: string; when: string }[] = pkg.contributes.menus['explorer/context'];
-    assert.deepEqual(menu.map((m) => titles.get(m.command)), ['Open Balance Listing', 'Balance Network…', 'Check Balance']);
+    const all: { command: string; when: string }[] = pkg.contributes.menus['explorer/context'];
+    assert.deepEqual(all.map((m) => titles.get(m.command)), ['Open Balance Listing', 'Balance Network…', 'Check Balance', 'Open Training Monitor']);
+    assert.equal(all[3].when, 'explorerResourceIsFolder || resourceExtname == .jsonl');
+    const menu = all.slice(0, 3);
     for (const m of menu) {
       assert.match(m.when, /resourceScheme == file/);
       const re = new RegExp(m.when.match(/=~ \/(.*)\/$/)![1]);

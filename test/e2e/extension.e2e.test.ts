@@ -6,10 +6,19 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Locator } from 'playwright-core';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { FrameLocator, Locator } from 'playwright-core';
 import { fetchModel } from '../support/thirdPartyModels';
 import { ROOT, VsCodeSession, missingPrerequisite } from './codeServer';
+
+const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr'];
+
+/** The step of a balance log's last complete line, or -1. */
+function lastStep(file: string): number {
+  if (!existsSync(file)) return -1;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.endsWith('}'));
+  return lines.length ? (JSON.parse(lines.at(-1)!) as { step: number }).step : -1;
+}
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'models');
 /** Screenshots for the README and for a failing CI run (git ignores .cache/). */
@@ -31,6 +40,11 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     writeFileSync(join(ws, 'truncated.onnx'), readFileSync(join(FIXTURES, 'mlp_relu.onnx')).subarray(0, 300));
     // Quick fixes overwrite the file (keeping .bak), so its diagnostics go away in place.
     s = await VsCodeSession.start({ workspace: ws, settings: { 'synapticBalance.inPlace': true } });
+  });
+
+  // The screen after each test: what a failing CI run looked like.
+  afterEach(async (t) => {
+    await s?.page.screenshot({ path: join(SHOTS, `after-${t.name.slice(0, 40).replace(/\W+/g, '-')}.png`) }).catch(() => undefined);
   });
 
   after(async () => {
@@ -55,6 +69,16 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
   // Monaco renders spaces as U+00A0; the lists are virtual, so only rows in view exist.
   const plain = (t: string): string => t.replace(/\u00a0/g, ' ');
   const problemRows = async (): Promise<string[]> => (await s.page.locator('.markers-panel .monaco-list-row').allInnerTexts()).map(plain);
+
+  /** Right-clicks an explorer item and picks a menu entry (VS Code ignores clicks in a menu's first moments). */
+  async function explorerMenu(item: string, entry: string | RegExp): Promise<void> {
+    await s.page.getByRole('treeitem', { name: item }).click({ button: 'right' });
+    const action = s.page.locator('.context-view .action-label', { hasText: entry }).first();
+    await action.waitFor();
+    await s.page.waitForTimeout(400);
+    await action.hover();
+    await action.click();
+  }
 
   async function showProblems(filter = ''): Promise<void> {
     if (!(await s.page.locator('.markers-panel').isVisible())) await s.page.keyboard.press('Control+Shift+M');
@@ -90,8 +114,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
   });
 
   it('opens a listing from the explorer, highlighted by the grammar', async () => {
-    await s.page.getByRole('treeitem', { name: 'mlp_relu.onnx' }).click({ button: 'right' });
-    await s.page.locator('.context-view .action-label', { hasText: 'Open Balance Listing' }).click();
+    await explorerMenu('mlp_relu.onnx', 'Open Balance Listing');
     await s.page.locator('.tab', { hasText: 'mlp_relu.onnx.listing' }).waitFor();
     const lines = s.page.locator('.editor-instance .view-lines');
     await until('the listing text', async () => plain(await lines.innerText()).includes('Synaptic Balance listing of'));
@@ -128,8 +151,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
   });
 
   it('gives a checkpoint a summary page (Open With…) whose buttons call the server', async () => {
-    await s.page.getByRole('treeitem', { name: 'cnn_bn.onnx' }).click({ button: 'right' });
-    await s.page.locator('.context-view .action-label', { hasText: /^Open With/ }).click();
+    await explorerMenu('cnn_bn.onnx', /^Open With/);
     await s.page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Synaptic Balance Summary' }).click();
     const frame = s.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await frame.locator('h1', { hasText: 'cnn_bn.onnx' }).waitFor({ timeout: 30_000 });
@@ -137,5 +159,46 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     await s.page.screenshot({ path: join(SHOTS, 'summary-page.png') });
     await frame.locator('button', { hasText: 'Open Balance Listing' }).click();
     await s.page.locator('.tab', { hasText: 'cnn_bn.onnx.listing' }).waitFor({ timeout: 20_000 });
+  });
+
+  it('runs the demo training and follows it live in the Training Monitor', async () => {
+    await s.runCommand('Synaptic Balance: Start Demo Training');
+    // The monitor is the webview whose page holds run columns (the summary page is another).
+    const frames = s.page.locator('iframe.webview.ready');
+    let monitor: FrameLocator | undefined;
+    await until('the monitor panel', async () => {
+      for (let i = 0; i < (await frames.count()); i++) {
+        const f = frames.nth(i).contentFrame().locator('#active-frame').contentFrame();
+        if ((await f.locator('.runs').count()) > 0) monitor = f;
+      }
+      return monitor !== undefined;
+    });
+    const m = monitor!;
+    // Titled by file until the log names its run.
+    const titles = async (): Promise<string> => (await m.locator('.run-title').allInnerTexts()).map((t) => t.trim()).sort().join(',');
+    await until('three runs named by their logs', async () => (await titles()) === 'balanced-large-lr,sgd,sgd-l2');
+    const stepsShown = async (): Promise<number> => Number(await m.locator('.step-slider').getAttribute('max'));
+    await until('logged steps to arrive', async () => (await stepsShown()) >= 3, 120_000);
+    const first = await stepsShown();
+    await until('more steps, live', async () => (await stepsShown()) > first, 120_000);
+    await until('every run to show a step', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => /^step \d+ · \d+ \/ \d+$/.test(t.trim())), 60_000);
+    // The heatmaps are drawn: several colours on each canvas.
+    const colours = await m.locator('canvas.heatmap-canvas').evaluateAll((cs) =>
+      (cs as HTMLCanvasElement[]).map((c) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set<number>();
+        for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return seen.size;
+      }),
+    );
+    assert.equal(colours.length, 3);
+    assert.ok(colours.every((n) => n >= 3), `heatmap colours per run: ${colours.join(', ')}`);
+    // The demo ends by itself; the monitor follows it to the last logged step.
+    await until('the demo training to finish', async () => DEMO_RUNS.every((r) => lastStep(join(ws, '.synbal-demo-train', `${r}.jsonl`)) >= 1980), 240_000);
+    await until('the last step on screen', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => t.trim().startsWith('step 2000 ')), 30_000);
+    await s.runCommand('View: Hide Panel');
+    await s.runCommand('Notifications: Clear All Notifications');
+    await s.page.waitForTimeout(500);
+    await s.page.screenshot({ path: join(SHOTS, 'monitor.png') });
   });
 });

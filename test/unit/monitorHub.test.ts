@@ -95,12 +95,40 @@ describe('monitor run hub', () => {
       assert.equal(sent[0].type, 'runs');
       assert.ok(sent.some((m) => m.type === 'series' && m.series.steps.length === 2));
       assert.deepEqual(hub.specs(), [{ kind: 'log', source: `file://${log}` }]);
+      assert.deepEqual(RunHub.specOf(join(dir, 'not-written-yet.jsonl')), { kind: 'log', source: `file://${join(dir, 'not-written-yet.jsonl')}` }, 'a log the training has not created yet');
+      assert.equal(RunHub.specOf(dir).kind, 'checkpoints');
       await hub.handle({ type: 'removeRun', runId: id });
       assert.deepEqual(sent.at(-1), { type: 'runs', runs: [] });
       sent.length = 0;
       appendFileSync(log, line(2));
       await new Promise((r) => setTimeout(r, 150));
       assert.equal(sent.length, 0, 'a removed run is no longer polled');
+    } finally {
+      hub.dispose();
+    }
+  });
+
+  it('a log created empty (a training about to start) is sent whole once its layers are known, never as appends in an unknown layout', async () => {
+    const log = join(dir, 'late.jsonl');
+    const sent: MonitorHostMessage[] = [];
+    const hub = new RunHub({ post: (m) => sent.push(m), costsOf: () => Promise.reject(new Error('none')), pollMs: 20 });
+    try {
+      hub.add(RunHub.specOf(log));
+      await hub.handle({ type: 'ready' });
+      await new Promise((r) => setTimeout(r, 100));
+      writeFileSync(log, '');
+      await new Promise((r) => setTimeout(r, 100));
+      appendFileSync(log, line(0) + line(1));
+      await until('the first records', () => sent.some((m) => m.type === 'series' && m.series.steps.length === 2));
+      appendFileSync(log, line(2));
+      await until('an append', () => sent.some((m) => m.type === 'seriesAppend'));
+      // Replay what the webview holds: every append must match the layout of the last series.
+      let layers = -1;
+      for (const m of sent) {
+        if (m.type === 'series') layers = m.series.layers.length;
+        if (m.type === 'seriesAppend') assert.equal(m.values.length, m.steps.length * layers * 3, 'append values in the layout of the last series');
+      }
+      assert.equal(layers, 2);
     } finally {
       hub.dispose();
     }

@@ -1,9 +1,9 @@
 // The monitor's runs on the host side: one RunSource per log or checkpoint folder, their events
 // turned into the webview's messages, frame requests answered (the latest per run wins). No
 // `vscode` import: the panel passes `post`, and tests drive this with real log files.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MonitorHostMessage, MonitorRunInfo, MonitorSourceKind, MonitorViewMessage } from '../../../server/src/protocol';
 import { openCheckpointRun, openLogRun, type CostsOf, type RunEvents, type RunSource } from '../../../server/src/monitor/runSource';
 
@@ -28,10 +28,13 @@ export class RunHub {
 
   constructor(private readonly o: RunHubOptions) {}
 
-  /** The kind of source a path is: a folder is watched for checkpoints, a file is a log. */
+  /**
+   * The kind of source a path is: a folder is watched for checkpoints, anything else is a log
+   * (which may not exist yet: a training about to start writes it).
+   */
   static specOf(path: string): RunSpec {
-    const kind: MonitorSourceKind = statSync(path).isDirectory() ? 'checkpoints' : 'log';
-    return { kind, source: new URL(`file://${path}`).href };
+    const kind: MonitorSourceKind = existsSync(path) && statSync(path).isDirectory() ? 'checkpoints' : 'log';
+    return { kind, source: pathToFileURL(path).href };
   }
 
   get infos(): MonitorRunInfo[] {

@@ -42,6 +42,8 @@ export class CheckpointRun implements RunSource {
   private readonly store = new SeriesStore();
   private entries: StepEntry[] = [];
   private sent = -1;
+  /** Layers in the last whole series sent. */
+  private sentLayers = 0;
   private lastError = '';
   /** Recent costs by file and stamp: scrubbing back and forth need not re-analyse. */
   private readonly cache = new Map<string, CheckpointCostsResult>();
@@ -165,9 +167,12 @@ export class CheckpointRun implements RunSource {
       if (this.sent >= 0) this.events.reset(this.info.id);
       this.sent = -1;
     }
-    if (this.sent < 0) {
+    // Appends carry values in the layout the host already has: a series sent before any layer
+    // was known (an empty folder) must be sent whole once layers appear.
+    if (this.sent < 0 || this.store.layers.length !== this.sentLayers) {
       this.events.series(this.store.series(this.info.id));
       this.sent = this.store.length;
+      this.sentLayers = this.store.layers.length;
     } else if (this.store.length > this.sent) {
       this.events.append(this.store.tail(this.info.id, this.sent));
       this.sent = this.store.length;

@@ -108,7 +108,13 @@ function dataset(seed: number, n: number): { x: Float32Array; y: Float32Array } 
   return { x, y };
 }
 
-async function trainOne(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'report'>>, report: (s: string) => void): Promise<RunSummary> {
+interface LiveRun {
+  /** One SGD step (and a log record every `logEvery` steps). */
+  step(step: number): Promise<void>;
+  finish(): RunSummary;
+}
+
+function startRun(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'report'>>): LiveRun {
   const started = Date.now();
   const file = join(opts.out, `${spec.name}.jsonl`);
   writeFileSync(file, '');
@@ -133,41 +139,49 @@ async function trainOne(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 
   const decay = 1 - 2 * spec.lr * spec.l2;
   logger.log(0);
   let loss = NaN;
-  for (let step = 1; step <= opts.steps; step++) {
-    const idx = tf.tensor1d(Int32Array.from({ length: opts.batch }, () => Math.floor(pick() * n)), 'int32');
-    const xb = tf.gather(X, idx);
-    const yb = tf.gather(Y, idx);
-    const wantLoss = step % opts.logEvery === 0;
-    const cost = optimizer.minimize(
-      () => {
-        const pred = model.apply(xb) as import('@tensorflow/tfjs').Tensor;
-        return tf.losses.meanSquaredError(yb, pred) as import('@tensorflow/tfjs').Scalar;
-      },
-      wantLoss,
-      vars,
-    );
-    // The L2 term's gradient step, w ← w − lr·2·l2·w, applied directly: the same SGD on
-    // error + l2·Σw² as differentiating the sum, with a third of the ops.
-    if (spec.l2 > 0) tf.tidy(() => vars.forEach((v) => v.assign(v.mul(decay))));
-    tf.dispose([idx, xb, yb]);
-    if (cost) {
-      loss = (await cost.data())[0];
-      cost.dispose();
-    }
-    if (wantLoss) logger.log(step, Number.isFinite(loss) ? { loss } : {});
-  }
-  tf.dispose([X, Y]);
-  model.dispose();
-  optimizer.dispose();
-  const ms = Date.now() - started;
-  report(`${spec.name}: ${opts.steps} steps in ${(ms / 1000).toFixed(1)} s, final loss ${loss.toPrecision(3)} → ${file}`);
-  return { name: spec.name, file, ms, finalLoss: loss };
+  return {
+    async step(step: number): Promise<void> {
+      const idx = tf.tensor1d(Int32Array.from({ length: opts.batch }, () => Math.floor(pick() * n)), 'int32');
+      const xb = tf.gather(X, idx);
+      const yb = tf.gather(Y, idx);
+      const wantLoss = step % opts.logEvery === 0;
+      const cost = optimizer.minimize(
+        () => {
+          const pred = model.apply(xb) as import('@tensorflow/tfjs').Tensor;
+          return tf.losses.meanSquaredError(yb, pred) as import('@tensorflow/tfjs').Scalar;
+        },
+        wantLoss,
+        vars,
+      );
+      // The L2 term's gradient step, w ← w − lr·2·l2·w, applied directly: the same SGD on
+      // error + l2·Σw² as differentiating the sum, with a third of the ops.
+      if (spec.l2 > 0) tf.tidy(() => vars.forEach((v) => v.assign(v.mul(decay))));
+      tf.dispose([idx, xb, yb]);
+      if (cost) {
+        loss = (await cost.data())[0];
+        cost.dispose();
+      }
+      if (wantLoss) logger.log(step, Number.isFinite(loss) ? { loss } : {});
+    },
+    finish(): RunSummary {
+      tf.dispose([X, Y]);
+      model.dispose();
+      optimizer.dispose();
+      return { name: spec.name, file, ms: Date.now() - started, finalLoss: loss };
+    },
+  };
 }
 
 export async function runDemo(tf: Tf, opts: DemoOptions): Promise<RunSummary[]> {
   const full = { out: opts.out, steps: opts.steps, logEvery: opts.logEvery, batch: opts.batch ?? 32, seed: opts.seed ?? 1 };
   mkdirSync(opts.out, { recursive: true });
-  const out: RunSummary[] = [];
-  for (const spec of RUNS) out.push(await trainOne(tf, spec, full, opts.report ?? (() => undefined)));
-  return out;
+  // The runs advance in lockstep, so a monitor following their logs compares them live.
+  const runs = RUNS.map((spec) => startRun(tf, spec, full));
+  for (let step = 1; step <= full.steps; step++) for (const r of runs) await r.step(step);
+  const report = opts.report ?? (() => undefined);
+  return runs.map((r) => {
+    const s = r.finish();
+    report(`${s.name}: ${full.steps} steps, final loss ${s.finalLoss.toPrecision(3)} → ${s.file}`);
+    return s;
+  });
 }

@@ -48,6 +48,8 @@ export class LogRun implements RunSource {
   private readonly poller: Poller;
   /** Steps already sent (series or append); -1 until the whole series has been sent. */
   private sent = -1;
+  /** Layers in the last whole series sent. */
+  private sentLayers = 0;
   private label: string | undefined;
   private missingReported = false;
   private lastError = '';
@@ -151,9 +153,12 @@ export class LogRun implements RunSource {
   }
 
   private flush(): void {
-    if (this.sent < 0) {
+    // Appends carry values in the layout the host already has: a series sent before any layer
+    // was known (an empty log) must be sent whole once layers appear.
+    if (this.sent < 0 || this.store.layers.length !== this.sentLayers) {
       this.events.series(this.store.series(this.info.id));
       this.sent = this.store.length;
+      this.sentLayers = this.store.layers.length;
     } else if (this.store.length > this.sent) {
       this.events.append(this.store.tail(this.info.id, this.sent));
       this.sent = this.store.length;

@@ -1,11 +1,11 @@
 // A read-only custom editor (priority "option": "Open With…") that gives a checkpoint a
 // summary page with the same buttons as the explorer's context menu. Diagnostics and quick
 // fixes stay on the listing: a custom editor cannot carry ranges.
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { CHECKPOINT_EDITOR_VIEW_TYPE, CheckpointsRequest, ListingRequest, type CheckpointInfo, type CheckpointPageAction, type CheckpointPageMessage } from '../../server/src/protocol';
+import { makeNonce } from '../../webview/src/html';
 import { checkpointPageHtml } from './checkpointPage';
 import { CommandIds } from './ids';
 import type { ListingProvider } from './listings';
@@ -35,7 +35,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         fileName: path.basename(uri.fsPath),
         info,
         cspSource: panel.webview.cspSource,
-        nonce: randomBytes(16).toString('base64'),
+        nonce: makeNonce(),
       });
     };
     const subscriptions = [

@@ -1,6 +1,7 @@
 // The HTML of a checkpoint's summary page (the read-only custom editor). Pure, for tests: the
 // numbers come from `synbal/checkpoints`, the buttons post `CheckpointPageMessage`s.
 import type { CheckpointInfo, CheckpointPageAction } from '../../server/src/protocol';
+import { escapeHtml } from '../../webview/src/html';
 
 export interface CheckpointPageInput {
   fileName: string;
@@ -15,9 +16,6 @@ const ACTIONS: { action: CheckpointPageAction; label: string; title: string }[] 
   { action: 'checkBalance', label: 'Check Balance', title: 'Analyse the file again and open its listing' },
 ];
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 function formatNumber(v: number | undefined, digits = 4): string {
   if (v === undefined || !Number.isFinite(v)) return '—';

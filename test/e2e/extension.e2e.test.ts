@@ -80,6 +80,20 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     await action.click();
   }
 
+  /** The monitor's page: the webview whose page holds run columns (the summary page is another). */
+  async function monitorPage(): Promise<FrameLocator> {
+    const frames = s.page.locator('iframe.webview.ready');
+    let found: FrameLocator | undefined;
+    await until('the monitor panel', async () => {
+      for (let i = 0; i < (await frames.count()); i++) {
+        const f = frames.nth(i).contentFrame().locator('#active-frame').contentFrame();
+        if ((await f.locator('.runs').count()) > 0) found = f;
+      }
+      return found !== undefined;
+    });
+    return found!;
+  }
+
   async function showProblems(filter = ''): Promise<void> {
     if (!(await s.page.locator('.markers-panel').isVisible())) await s.page.keyboard.press('Control+Shift+M');
     const box = s.page.locator('.markers-panel-action-filter input, .viewpane-filter input').first();
@@ -163,17 +177,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
 
   it('runs the demo training and follows it live in the Training Monitor', async () => {
     await s.runCommand('Synaptic Balance: Start Demo Training');
-    // The monitor is the webview whose page holds run columns (the summary page is another).
-    const frames = s.page.locator('iframe.webview.ready');
-    let monitor: FrameLocator | undefined;
-    await until('the monitor panel', async () => {
-      for (let i = 0; i < (await frames.count()); i++) {
-        const f = frames.nth(i).contentFrame().locator('#active-frame').contentFrame();
-        if ((await f.locator('.runs').count()) > 0) monitor = f;
-      }
-      return monitor !== undefined;
-    });
-    const m = monitor!;
+    const m = await monitorPage();
     // Titled by file until the log names its run.
     const titles = async (): Promise<string> => (await m.locator('.run-title').allInnerTexts()).map((t) => t.trim()).sort().join(',');
     await until('three runs named by their logs', async () => (await titles()) === 'balanced-large-lr,sgd,sgd-l2');
@@ -200,5 +204,24 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     await s.runCommand('Notifications: Clear All Notifications');
     await s.page.waitForTimeout(500);
     await s.page.screenshot({ path: join(SHOTS, 'monitor.png') });
+  });
+
+  it('watches a folder of checkpoints; clicking a unit opens that checkpoint\'s listing at the unit', async () => {
+    // Two "training checkpoints": the original model (step 100) and its balanced copy (step 200).
+    const folder = join(ws, 'ckpts');
+    mkdirSync(folder);
+    copyFileSync(join(ws, 'mlp_relu.onnx.bak'), join(folder, 'step_100.onnx'));
+    copyFileSync(join(ws, 'mlp_relu.onnx'), join(folder, 'step_200.onnx'));
+    await until('the folder in the explorer', async () => (await s.page.getByRole('treeitem', { name: 'ckpts' }).count()) > 0);
+    await explorerMenu('ckpts', 'Open Training Monitor');
+    const m = await monitorPage();
+    const run = m.locator('.run', { has: m.locator('.run-title', { hasText: /^ckpts$/ }) });
+    await until('both checkpoints analysed into frames', async () => (await run.locator('.run-status').innerText()).trim().startsWith('step 200 · 2 / 2'), 90_000);
+    const canvas = run.locator('canvas.heatmap-canvas');
+    const box = (await canvas.boundingBox())!;
+    await canvas.click({ position: { x: box.width * 0.3, y: box.height * 0.2 } });
+    await s.page.locator('.tab', { hasText: 'step_200.onnx.listing' }).waitFor({ timeout: 30_000 });
+    // The unit's label is selected in the listing (e.g. "/0/Gemm#3": 9 characters).
+    await until('the unit selected in the listing', async () => /Ln \d+, Col 3 \(\d+ selected\)/.test(await s.page.locator('.statusbar').innerText()));
   });
 });

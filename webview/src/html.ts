@@ -13,7 +13,8 @@ export interface MonitorHtmlOptions {
   title?: string;
 }
 
-function escapeHtml(s: string): string {
+/** For text and attribute values in the pages the extension builds. */
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

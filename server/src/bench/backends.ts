@@ -46,9 +46,13 @@ export interface BackendRow {
   peakRssBytes: number;
 }
 
-/** The python used for torch rows: SYNBAL_BENCH_PYTHON, else python3. */
+/** The python used for torch rows: SYNBAL_BENCH_PYTHON, else the first of python3 and Debian's /usr/bin/python3 that has torch. */
 function benchPython(): string {
-  return process.env.SYNBAL_BENCH_PYTHON ?? 'python3';
+  if (process.env.SYNBAL_BENCH_PYTHON) return process.env.SYNBAL_BENCH_PYTHON;
+  for (const py of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }).status === 0) return py;
+  }
+  return 'python3';
 }
 
 /** Bytes a backend needs besides the network itself (float32 weights W): a rough bound for the memory check. */

@@ -4,13 +4,12 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { CheckpointCostsResult, MonitorFrame, MonitorRunInfo, MonitorSeries } from '../protocol';
+import type { CheckpointCostsResult, MonitorFrame } from '../protocol';
 import { compareCheckpoints, stepNumberOf } from './checkpointOrder';
 import { layersOfCosts } from './costsFigures';
 import { layerFrame, layerScalars, unitCount } from './layerFigures';
-import { Poller } from './poller';
-import type { CostsOf, RunEvents, RunSource } from './runEvents';
-import { SeriesStore } from './seriesStore';
+import { PolledRun } from './polledRun';
+import type { CostsOf, RunEvents } from './runEvents';
 import { SettledFiles, type FileStamp } from './settledFiles';
 
 /** What a model file is called by the formats the server reads (.json is too common to watch). */
@@ -34,61 +33,23 @@ interface StepEntry {
 
 const CACHED_FRAMES = 8;
 
-export class CheckpointRun implements RunSource {
-  readonly info: MonitorRunInfo;
-  private readonly poller: Poller;
+export class CheckpointRun extends PolledRun {
   private readonly settled: SettledFiles;
   private readonly extensions: string[];
-  private readonly store = new SeriesStore();
   private entries: StepEntry[] = [];
-  private sent = -1;
-  /** Layers in the last whole series sent. */
-  private sentLayers = 0;
-  private lastError = '';
   /** Recent costs by file and stamp: scrubbing back and forth need not re-analyse. */
   private readonly cache = new Map<string, CheckpointCostsResult>();
 
   constructor(
     readonly folder: string,
     id: string,
-    private readonly events: RunEvents,
+    events: RunEvents,
     private readonly costsOf: CostsOf,
     opts: CheckpointRunOptions = {},
   ) {
-    this.info = { id, label: basename(folder), kind: 'checkpoints', source: pathToFileURL(folder).href };
+    super({ id, label: basename(folder), kind: 'checkpoints', source: pathToFileURL(folder).href }, folder, events, opts.pollMs ?? 2000);
     this.settled = new SettledFiles(opts.settleMs ?? 1000);
     this.extensions = (opts.extensions ?? CHECKPOINT_EXTENSIONS).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
-    this.poller = new Poller(() => this.poll(), opts.pollMs ?? 2000, (e) => this.reportError(e));
-  }
-
-  get length(): number {
-    return this.store.length;
-  }
-
-  snapshot(): MonitorSeries {
-    return this.store.series(this.info.id);
-  }
-
-  start(): void {
-    this.poller.start();
-  }
-
-  pollNow(): Promise<void> {
-    return this.poller.now();
-  }
-
-  dispose(): void {
-    this.poller.dispose();
-  }
-
-  private notice(level: 'info' | 'warning' | 'error', message: string): void {
-    this.events.notice({ runId: this.info.id, level, message });
-  }
-
-  private reportError(e: unknown): void {
-    const message = `${this.folder}: ${(e as Error).message ?? String(e)}`;
-    if (message !== this.lastError) this.notice('error', message);
-    this.lastError = message;
   }
 
   private async listing(): Promise<FileStamp[]> {
@@ -117,9 +78,9 @@ export class CheckpointRun implements RunSource {
     return r;
   }
 
-  private async poll(): Promise<void> {
+  protected async poll(): Promise<void> {
     const ready = this.settled.update(await this.listing(), Date.now());
-    this.lastError = '';
+    this.pollSucceeded();
     ready.sort((a, b) => compareCheckpoints({ ...a, stepNumber: stepNumberOf(a.file) }, { ...b, stepNumber: stepNumberOf(b.file) }));
     let reorder = false;
     for (const s of ready) {
@@ -153,10 +114,7 @@ export class CheckpointRun implements RunSource {
       if (!reorder) {
         const a = this.store.add(entry);
         if (a.newLayers.length > 0) this.notice('info', `${s.file}: layer(s) ${a.newLayers.join(', ')} first seen here`);
-        if (a.relayout && this.sent >= 0) {
-          this.events.reset(this.info.id);
-          this.sent = -1;
-        }
+        if (a.relayout) this.invalidate();
       }
     }
     if (reorder) {
@@ -164,19 +122,9 @@ export class CheckpointRun implements RunSource {
       this.entries.sort(compareCheckpoints);
       this.store.clear();
       for (const e of this.entries) this.store.add(e);
-      if (this.sent >= 0) this.events.reset(this.info.id);
-      this.sent = -1;
+      this.invalidate();
     }
-    // Appends carry values in the layout the host already has: a series sent before any layer
-    // was known (an empty folder) must be sent whole once layers appear.
-    if (this.sent < 0 || this.store.layers.length !== this.sentLayers) {
-      this.events.series(this.store.series(this.info.id));
-      this.sent = this.store.length;
-      this.sentLayers = this.store.layers.length;
-    } else if (this.store.length > this.sent) {
-      this.events.append(this.store.tail(this.info.id, this.sent));
-      this.sent = this.store.length;
-    }
+    this.flush();
   }
 
   async frame(index: number): Promise<MonitorFrame> {

@@ -2,14 +2,13 @@
 // range, and reads a step's heatmap back from its bytes when asked.
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { MonitorFrame, MonitorRunInfo, MonitorSeries } from '../protocol';
+import type { MonitorFrame } from '../protocol';
 import { FileTail, nodeTailFs, type TailFs } from './fileTail';
 import { layerFrame, layerScalars, unitCount } from './layerFigures';
 import { LineSplitter, type Line } from './lineSplitter';
 import { parseRecord, type LogRecord } from './logRecord';
-import { Poller } from './poller';
-import type { RunEvents, RunSource } from './runEvents';
-import { SeriesStore } from './seriesStore';
+import { PolledRun } from './polledRun';
+import type { RunEvents } from './runEvents';
 
 export interface LogRunOptions {
   pollMs?: number;
@@ -39,68 +38,31 @@ class ByteRanges {
   }
 }
 
-export class LogRun implements RunSource {
-  readonly info: MonitorRunInfo;
+export class LogRun extends PolledRun {
   private readonly tail: FileTail;
   private readonly splitter = new LineSplitter();
-  private readonly store = new SeriesStore();
   private readonly ranges = new ByteRanges();
-  private readonly poller: Poller;
-  /** Steps already sent (series or append); -1 until the whole series has been sent. */
-  private sent = -1;
-  /** Layers in the last whole series sent. */
-  private sentLayers = 0;
   private label: string | undefined;
   private missingReported = false;
-  private lastError = '';
   private disposed = false;
 
   constructor(
     readonly file: string,
     id: string,
-    private readonly events: RunEvents,
+    events: RunEvents,
     opts: LogRunOptions = {},
   ) {
-    this.info = { id, label: basename(file), kind: 'log', source: pathToFileURL(file).href };
+    super({ id, label: basename(file), kind: 'log', source: pathToFileURL(file).href }, file, events, opts.pollMs ?? 1000);
     this.tail = new FileTail(file, opts.fs ?? nodeTailFs);
-    this.poller = new Poller(() => this.poll(), opts.pollMs ?? 1000, (e) => this.reportError(e));
   }
 
-  get length(): number {
-    return this.store.length;
-  }
-
-  snapshot(): MonitorSeries {
-    return this.store.series(this.info.id);
-  }
-
-  start(): void {
-    this.poller.start();
-  }
-
-  /** Polls now; resolves when the read and its events are done (tests, and a host's "refresh"). */
-  pollNow(): Promise<void> {
-    return this.poller.now();
-  }
-
-  dispose(): void {
+  override dispose(): void {
     this.disposed = true;
-    this.poller.dispose();
+    super.dispose();
     void this.tail.close();
   }
 
-  private notice(level: 'info' | 'warning' | 'error', message: string): void {
-    this.events.notice({ runId: this.info.id, level, message });
-  }
-
-  private reportError(e: unknown): void {
-    const message = `${this.file}: ${(e as Error).message ?? String(e)}`;
-    // A persistent failure (permissions) would otherwise repeat every poll.
-    if (message !== this.lastError) this.notice('error', message);
-    this.lastError = message;
-  }
-
-  private async poll(): Promise<void> {
+  protected async poll(): Promise<void> {
     const outcome = await this.tail.poll(
       (bytes, offset) => {
         for (const line of this.splitter.push(bytes, offset)) this.take(line);
@@ -109,7 +71,7 @@ export class LogRun implements RunSource {
     );
     // Disposed while reading: the tail may have opened the file again.
     if (this.disposed) return void (await this.tail.close());
-    this.lastError = '';
+    this.pollSucceeded();
     if (outcome === 'missing' && !this.missingReported) {
       this.missingReported = true;
       this.notice('info', `${this.file} does not exist yet; waiting for it`);
@@ -121,8 +83,7 @@ export class LogRun implements RunSource {
     this.splitter.reset();
     this.store.clear();
     this.ranges.clear();
-    if (this.sent >= 0) this.events.reset(this.info.id);
-    this.sent = -1;
+    this.invalidate();
     this.notice('info', `${this.file} was truncated or replaced: reading it again from the start`);
   }
 
@@ -141,27 +102,11 @@ export class LogRun implements RunSource {
     this.ranges.push(line.start, line.end);
     if (r.newLayers.length > 0) this.notice('info', `${this.file}:${line.number}: layer(s) ${r.newLayers.join(', ')} first logged at step ${rec.step}`);
     // A grown layout invalidates what the host holds: it gets the whole series again.
-    if (r.relayout && this.sent >= 0) {
-      this.events.reset(this.info.id);
-      this.sent = -1;
-    }
+    if (r.relayout) this.invalidate();
     if (rec.run !== undefined && rec.run !== this.label) {
       this.label = rec.run;
       this.info.label = rec.run;
       this.events.label?.(rec.run);
-    }
-  }
-
-  private flush(): void {
-    // Appends carry values in the layout the host already has: a series sent before any layer
-    // was known (an empty log) must be sent whole once layers appear.
-    if (this.sent < 0 || this.store.layers.length !== this.sentLayers) {
-      this.events.series(this.store.series(this.info.id));
-      this.sent = this.store.length;
-      this.sentLayers = this.store.layers.length;
-    } else if (this.store.length > this.sent) {
-      this.events.append(this.store.tail(this.info.id, this.sent));
-      this.sent = this.store.length;
     }
   }
 

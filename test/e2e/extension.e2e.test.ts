@@ -175,6 +175,28 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     await s.page.locator('.tab', { hasText: 'cnn_bn.onnx.listing' }).waitFor({ timeout: 20_000 });
   });
 
+  it('clicking the status bar opens the worst listing', async () => {
+    await statusItem().first().click();
+    // The third-party model has the most units out of balance (256).
+    await s.page.locator('.tab', { hasText: 'alexa.onnx.listing' }).waitFor({ timeout: 30_000 });
+  });
+
+  it('Balance Network… asks for the output and the regularizer, then writes the balanced file', async () => {
+    await explorerMenu('cnn_bn.onnx', 'Balance Network…');
+    const pick = async (text: string) => {
+      const row = s.page.locator('.quick-input-widget .monaco-list-row', { hasText: text }).first();
+      await row.waitFor({ timeout: 20_000 });
+      await row.click();
+    };
+    await pick('New file');
+    await pick('p = 2');
+    await until('cnn_bn.balanced.onnx', async () => existsSync(join(ws, 'cnn_bn.balanced.onnx')), 60_000);
+    await until('the report', async () => (await s.page.locator('.notification-toast', { hasText: 'Balanced cnn_bn.balanced.onnx' }).count()) > 0, 30_000);
+    await showProblems('cnn_bn.balanced');
+    await until('the balanced file analysed, with no diagnostics', async () => (await statusText()).startsWith('6 checkpoints') && (await problemRows()).length === 0, 60_000);
+    await showProblems('');
+  });
+
   it('runs the demo training and follows it live in the Training Monitor', async () => {
     await s.runCommand('Synaptic Balance: Start Demo Training');
     const m = await monitorPage();
@@ -222,6 +244,17 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     await canvas.click({ position: { x: box.width * 0.3, y: box.height * 0.2 } });
     await s.page.locator('.tab', { hasText: 'step_200.onnx.listing' }).waitFor({ timeout: 30_000 });
     // The unit's label is selected in the listing (e.g. "/0/Gemm#3": 9 characters).
-    await until('the unit selected in the listing', async () => /Ln \d+, Col 3 \(\d+ selected\)/.test(await s.page.locator('.statusbar').innerText()));
+    await until('the unit selected in the listing', async () => /Ln \d+, Col \d+ \(\d+ selected\)/.test(await s.page.locator('.statusbar').innerText()));
+  });
+
+  it('the monitor survives a window reload (its runs come back)', async () => {
+    await s.page.reload();
+    await s.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    const m = await monitorPage();
+    await until('the restored runs', async () => {
+      const titles = (await m.locator('.run-title').allInnerTexts()).map((t) => t.trim()).sort().join(',');
+      return titles === 'balanced-large-lr,ckpts,sgd,sgd-l2';
+    });
+    await until('their series', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => /^step \d+ · \d+ \/ \d+/.test(t.trim())), 60_000);
   });
 });

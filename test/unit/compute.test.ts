@@ -10,6 +10,7 @@ import { BackendUnavailable, ComputeCancelled, type BackendName, type ComputeBac
 import type { BridgedBackend } from '../../server/src/compute/bridgedBackend';
 import { cpuBackend } from '../../server/src/compute/cpuBackend';
 import { AUTO_DEVICE_MIN_ELEMENTS, disposeBackends, selectBackend, startBackend } from '../../server/src/compute/select';
+import { ASSUME_GPU_ENV, gpuHint } from '../../server/src/compute/gpuProbe';
 import { loadTfjs } from '../../server/src/compute/tfjsBackend';
 import { scaledTensors, unitScales } from '../../server/src/engine/applyScales';
 import { balance } from '../../server/src/engine/balance';
@@ -179,10 +180,30 @@ describe('device selection', () => {
   });
 
   it('auto falls back to the CPU with a one-line note when no GPU backend starts', { skip: hasTorchGpu() ? 'a GPU is present' : false }, () => {
-    const sel = selectBackend({ device: 'auto', python: torchHere ? PYTHON : '/no/such/python3' }, AUTO_DEVICE_MIN_ELEMENTS);
+    // Past the device-node probe (as in a container that hides them), every GPU backend is tried.
+    process.env[ASSUME_GPU_ENV] = '1';
+    try {
+      const sel = selectBackend({ device: 'auto', python: torchHere ? PYTHON : '/no/such/python3' }, AUTO_DEVICE_MIN_ELEMENTS);
+      assert.equal(sel.backend, cpuBackend);
+      assert.match(sel.note!, /^device auto: no GPU backend started \(.*torch.*; .*onnxruntime.*; .*tfjs.*\); using the CPU$/);
+      assert.doesNotMatch(sel.note!, /\n/);
+    } finally {
+      delete process.env[ASSUME_GPU_ENV];
+    }
+  });
+
+  it('auto starts no Python where no GPU device exists, and says what it looked for', { skip: gpuHint().found ? 'this machine has a GPU device node' : false }, () => {
+    const sel = selectBackend({ device: 'auto', python: '/no/such/python3' }, AUTO_DEVICE_MIN_ELEMENTS);
     assert.equal(sel.backend, cpuBackend);
-    assert.match(sel.note!, /^device auto: no GPU backend started \(.*torch.*; .*onnxruntime.*; .*tfjs.*\); using the CPU$/);
-    assert.doesNotMatch(sel.note!, /\n/);
+    assert.match(sel.note!, /^device auto: no GPU found \(none of \/dev\/nvidiactl, .*\); using the CPU$/);
+  });
+
+  it('the GPU probe reads device nodes and the platform', () => {
+    assert.deepEqual(gpuHint((p) => p === '/dev/nvidiactl', 'linux', 'x64'), { found: true, detail: '/dev/nvidiactl' });
+    assert.deepEqual(gpuHint((p) => p === '/dev/kfd', 'linux', 'x64'), { found: true, detail: '/dev/kfd' });
+    assert.equal(gpuHint(() => false, 'linux', 'x64').found, false);
+    assert.equal(gpuHint(() => false, 'darwin', 'arm64').found, true);
+    assert.equal(gpuHint(() => false, 'darwin', 'x64').found, false);
   });
 
   it('an explicit GPU device that no backend can use is an error naming each backend', { skip: hasTorchGpu() ? 'a GPU is present' : false }, () => {

@@ -76,9 +76,13 @@ function compileFor(o: Opened, reg: Regularizer, compute?: ComputeBackend): Prob
 /** Flags that choose where the kernels run (check and balance). */
 const COMPUTE_FLAGS = ['device', 'python', 'backend'];
 
-/** The backend for --device / --python / --backend; `auto` notes on stderr why it stayed on the CPU. */
-function computeFor(args: ParsedArgs, o: Opened, io: Io): ComputeBackend {
-  const device = (flagString(args, 'device') ?? 'auto') as DeviceSetting;
+/**
+ * The backend for --device / --python / --backend; `auto` notes on stderr why it stayed on the
+ * CPU. `fallback` is the device when none is named: `check` reads each weight once, which a GPU
+ * cannot win after an upload, so it stays on the CPU unless asked.
+ */
+function computeFor(args: ParsedArgs, o: Opened, io: Io, fallback: DeviceSetting = 'auto'): ComputeBackend {
+  const device = (flagString(args, 'device') ?? fallback) as DeviceSetting;
   if (!DEVICE_SETTINGS.includes(device)) throw new Error(`--device must be one of ${DEVICE_SETTINGS.join(', ')}, got "${device}"`);
   const backend = flagString(args, 'backend') as BackendName | undefined;
   if (backend !== undefined && !BACKEND_NAMES.includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${backend}"`);
@@ -127,7 +131,7 @@ export function check(args: ParsedArgs, io: Io): number {
   const o = open(args.positional[0], args);
   const reg = regularizerOf(args);
   // The costs and their row and column sums (check's one pass over the weights) run on the device.
-  const compute = reg.power !== undefined ? computeFor(args, o, io) : undefined;
+  const compute = reg.power !== undefined ? computeFor(args, o, io, 'cpu') : undefined;
   const problem = compileFor(o, reg, compute);
   const a = analyze(problem, undefined, { tolerance: flagNumber(args, 'tolerance') ?? 1e-7, skipPredictions: true });
   const info = { file: o.file, format: o.format.id, notes: o.notes };

@@ -6,6 +6,7 @@ import type { Problem } from '../engine/compile';
 import { BackendUnavailable, type BackendName, type ComputeBackend, type DeviceSetting } from './backend';
 import { BridgedBackend } from './bridgedBackend';
 import { cpuBackend } from './cpuBackend';
+import { gpuHint } from './gpuProbe';
 import { SyncBridge } from './syncBridge';
 import { loadTfjs, TfjsBackend } from './tfjsBackend';
 
@@ -153,6 +154,8 @@ export function selectBackend(opts: ComputeOptions, elements: number): Selection
     throw new Error(`device ${opts.device}: no backend could use it (${reasons.join('; ')})`);
   }
   if (elements < AUTO_DEVICE_MIN_ELEMENTS) return { backend: cpuBackend };
+  const hint = gpuHint();
+  if (!hint.found) return { backend: cpuBackend, note: `device auto: no GPU found (${hint.detail}); using the CPU` };
   const reasons: string[] = [];
   for (const c of GPU_CANDIDATES) {
     const b = tryStart(c.name, c.device, python, reasons, true);

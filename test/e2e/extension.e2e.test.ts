@@ -248,7 +248,11 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
   });
 
   it('the monitor survives a window reload (its runs come back)', async () => {
-    await s.page.reload();
+    // Through the workbench's own reload: it saves the webviews' state on the way out, as a
+    // desktop window reload does (a bare page reload may leave the last setState unsaved).
+    await s.page.locator('.part.sidebar .title').first().click();
+    await s.runCommand('Developer: Reload Window');
+    await s.page.waitForTimeout(2000);
     await s.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     const m = await monitorPage();
     await until('the restored runs', async () => {

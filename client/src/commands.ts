@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
-import { Commands, SETTINGS_SECTION, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/protocol';
+import { Commands, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/protocol';
 import { readSettings } from './config';
 import { CommandIds } from './ids';
 import { checkpointUriFor, openListing, type ListingProvider } from './listings';
@@ -57,7 +57,7 @@ async function pickP(current: number): Promise<number | undefined> {
   const values = [...new Set([current, 1, 2, 3])];
   const items: Pick<number | 'other'>[] = values.map((p) => ({
     label: `p = ${p}`,
-    description: p === current ? 'current setting' : 'changes synapticBalance.regularizerP',
+    description: p === current ? 'current setting' : 'for this balance only',
     detail: `Regularizer Σ|w|^${p}`,
     value: p,
   }));
@@ -108,14 +108,8 @@ export function registerCommands(context: vscode.ExtensionContext, c: CommandCon
     if (inPlace === undefined) return;
     const p = await pickP(settings.regularizerP);
     if (p === undefined) return;
-    if (p !== settings.regularizerP) {
-      // The server balances with the configured regularizer: change it, and wait for the file's new analysis.
-      const analysed = c.listings().waitForAnalysis(file.toString(), 120_000);
-      const target = vscode.workspace.getWorkspaceFolder(file) ? vscode.ConfigurationTarget.WorkspaceFolder : vscode.ConfigurationTarget.Global;
-      await vscode.workspace.getConfiguration(SETTINGS_SECTION, file).update('regularizerP', p, target);
-      await analysed;
-    }
-    const args: BalanceArgs = { file: file.toString(), scope: { kind: 'network' }, inPlace };
+    // Another p is passed with this request only: the setting (and every checkpoint's analysis) stays.
+    const args: BalanceArgs = { file: file.toString(), scope: { kind: 'network' }, inPlace, ...(p !== settings.regularizerP ? { regularizerP: p } : {}) };
     try {
       const r = await executeServerCommand<BalanceResult | null>(c.client(), Commands.balance, [args]);
       if (!r || r.cancelled) {

@@ -42,29 +42,10 @@ export class ListingProvider implements vscode.TextDocumentContentProvider, vsco
     return new vscode.Disposable(() => this.listeners.delete(listener));
   }
 
-  /** Resolves when the file's listing reports `analysed` or `failed` (false after `timeoutMs`). */
-  waitForAnalysis(fileUri: string, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const sub = this.onListingChanged((p) => {
-        if (sameFile(p.fileUri, fileUri) && (p.state === 'analysed' || p.state === 'failed')) done(true);
-      });
-      const timer = setTimeout(() => done(false), timeoutMs);
-      function done(ok: boolean): void {
-        clearTimeout(timer);
-        sub.dispose();
-        resolve(ok);
-      }
-    });
-  }
-
   dispose(): void {
     for (const d of this.disposables) d.dispose();
     this.listeners.clear();
   }
-}
-
-function sameFile(a: string, b: string): boolean {
-  return vscode.Uri.parse(a).toString() === vscode.Uri.parse(b).toString();
 }
 
 /** The listing URI of a checkpoint (or of a listing URI, itself). */

@@ -186,6 +186,8 @@ export interface BalanceArgs {
   scope: BalanceScope;
   /** Overrides the `inPlace` setting. */
   inPlace?: boolean;
+  /** Balance for Σ|w|^p with this p instead of the `regularizerP` setting (which stays as it is). */
+  regularizerP?: number;
   /** Solver for network scope (the engine's method names); default `optimal`. */
   method?: string;
   /** Stop when every unit's relative deficit is at most this; default well below the diagnostics' tolerance. */

@@ -5,6 +5,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, DiagnosticSeverity, type CodeAction, type Diagnostic } from 'vscode-languageserver-protocol';
+import { analyze } from '../../server/src/engine/analyze';
+import { compile } from '../../server/src/engine/compile';
+import { lp } from '../../server/src/engine/regularizer';
 import { compareFunctions } from '../../server/src/engine/verify';
 import { parseNetworkJson } from '../../server/src/formats/networkJson';
 import { Commands, listingUriOf, type BalanceArgs, type BalanceResult, type BalanceScope, type LayerUnbalancedData, type UnitUnbalancedData } from '../../server/src/protocol';
@@ -124,6 +127,22 @@ describe('quick fixes', () => {
     const r = await pending;
     assert.equal(r.cancelled, true);
     assert.ok(!existsSync(path('ae2.balanced.json')));
+  });
+
+  it('balances for another p when the request names one, leaving the setting and the analyses alone', async () => {
+    const r = await run({ file: uri('ae2.json'), scope: { kind: 'network' }, regularizerP: 1 });
+    assert.equal(r.cancelled, false);
+    assert.ok(r.converged);
+    const written = parseNetworkJson(readFileSync(path('ae2.balanced.json'), 'utf8'), 'ae2.balanced.json');
+    // Balanced under L1, so not under the workspace's L2 ...
+    const l1 = analyze(compile(written, lp(1)), undefined, { tolerance: 1e-6, skipPredictions: true });
+    const l2 = analyze(compile(written, lp(2)), undefined, { tolerance: 1e-6, skipPredictions: true });
+    assert.equal(l1.unbalanced, 0);
+    assert.ok(l2.unbalanced > 0);
+    // ... and the server analyses the written file under its own settings (L2): still diagnostics.
+    await c.settled(uri('ae2.balanced.json'));
+    assert.match((await c.listing(uri('ae2.balanced.json'))).text, /regularizer {2}L2/);
+    await assert.rejects(run({ file: uri('ae2.json'), scope: { kind: 'network' }, regularizerP: -1 }), /regularizerP must be a positive number/);
   });
 
   it('writes in place when the setting says so, keeping a .bak', async () => {

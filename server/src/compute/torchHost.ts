@@ -21,6 +21,8 @@ class FrameReader {
     this.chunks.push(data);
     this.length += data.length;
     for (;;) {
+      // A payload arriving in many pipe chunks is joined once, when it is complete.
+      if (this.header && this.length < Number(this.header.bytes ?? 0)) return;
       const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
       this.chunks = [buf];
       if (!this.header) {

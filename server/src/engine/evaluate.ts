@@ -195,7 +195,7 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
   const products = identity
     ? problem.blocks.map((block) => ({ row: rowOnes(block), col: colOnes(block) }))
     : blockProducts(problem, problem.blocks.map((block, i) => ({ block, w: works[i], wantRow: perUnit || !block.tgtFixed, wantCol: perUnit || !block.srcFixed })));
-  const kept: (BlockPass | ((mixed: readonly Float64Array[]) => BlockPass))[] = [];
+  const kept: (BlockPass | (() => BlockPass))[] = [];
   const mixedJobs: ProductJob[] = [];
   problem.blocks.forEach((block, i) => {
     const w = works[i];
@@ -229,7 +229,7 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
   });
   if (keep) {
     if (mixedJobs.length > 0) computeOf(problem).products(mixedJobs);
-    st.blocks = kept.map((k) => (typeof k === 'function' ? k([]) : k));
+    st.blocks = kept.map((k) => (typeof k === 'function' ? k() : k));
   }
   return st;
 }
@@ -239,7 +239,7 @@ function powerStats(problem: Problem, x: Float64Array, keep: boolean, level: Lev
  * and variable units they need products of their own: those are queued on `mixed` (run by the
  * caller in one batch), and the pass is returned as a function to call once they have run.
  */
-function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Float64Array | null, mixed: ProductJob[]): BlockPass | ((done: readonly Float64Array[]) => BlockPass) {
+function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Float64Array | null, mixed: ProductJob[]): BlockPass | (() => BlockPass) {
   const { tVar, sVar } = block;
   const nT = tVar.length;
   const nS = sVar.length;
@@ -251,7 +251,8 @@ function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Flo
   else if (sVar.every((v) => v >= 0)) rowVar = r;
   else {
     rowVar = new Float64Array(nT);
-    mixed.push({ cost: block.cost!, x: Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0)), y: null, row: rowVar, col: new Float64Array(nS) });
+    // The side not asked for is left alone by every backend: the block's scratch serves (r and c are copies).
+    mixed.push({ cost: block.cost!, x: Float64Array.from(sVar, (v, b) => (v >= 0 ? w.x[b] : 0)), y: null, row: rowVar, col: w.col });
     deferred = true;
   }
   let colVar: Float64Array;
@@ -259,7 +260,7 @@ function keepPass(block: Block, w: BlockWork, row: Float64Array | null, col: Flo
   else if (tVar.every((v) => v >= 0)) colVar = c;
   else {
     colVar = new Float64Array(nS);
-    mixed.push({ cost: block.cost!, x: null, y: Float64Array.from(tVar, (v, a) => (v >= 0 ? w.y[a] : 0)), row: new Float64Array(nT), col: colVar });
+    mixed.push({ cost: block.cost!, x: null, y: Float64Array.from(tVar, (v, a) => (v >= 0 ? w.y[a] : 0)), row: w.row, col: colVar });
     deferred = true;
   }
   const alphaRows = Float64Array.from(w.y);

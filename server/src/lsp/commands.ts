@@ -29,12 +29,18 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   if (!args || path === undefined) throw invalid(`${Commands.balance} needs {file: a file: URI, scope}`);
   const scope = checkScope(args.scope);
   const inPlace = args.inPlace ?? session.settings.inPlace;
+  if (args.regularizerP !== undefined && !(typeof args.regularizerP === 'number' && args.regularizerP > 0 && Number.isFinite(args.regularizerP))) {
+    throw invalid(`${Commands.balance}: regularizerP must be a positive number, got ${JSON.stringify(args.regularizerP)}`);
+  }
+  const options = { ...analysisOptions(session.settings), ...(args.regularizerP !== undefined ? { p: args.regularizerP } : {}) };
+  // Balanced for another p: the written file is analysed again under the workspace's settings.
+  const foreignP = options.p !== session.settings.regularizerP;
   const file = fileUriOf(path);
   const progress = fixProgress(session.connection, session.features.workDoneProgress, attached, token, `Balancing ${basename(path)} (${scopeLabel(scope)})`);
   let outcome: BalanceOutcome;
   try {
     outcome = await session.actionWorker.run(
-      { type: 'balance', path, options: analysisOptions(session.settings), solve: session.solveSpec(scope, args.method, args.tolerance), inPlace },
+      { type: 'balance', path, options, solve: session.solveSpec(scope, args.method, args.tolerance), inPlace },
       { token: progress.token, onProgress: (p) => progress.report(p.percent, p.message) },
     );
   } catch (e) {
@@ -48,9 +54,12 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   if (outcome.cancelled || !outcome.output || !outcome.analysis) return { cancelled: true, file };
   if (outcome.device) session.lastDevice = outcome.device;
   const out = session.store.ensure(outcome.output);
-  session.store.setAnalysis(out, outcome.analysis);
-  for (const f of outcome.analysis.files) session.watcher.markAnalysed(f);
-  session.publish(out);
+  if (foreignP) session.scheduler.enqueue(outcome.output, true);
+  else {
+    session.store.setAnalysis(out, outcome.analysis);
+    for (const f of outcome.analysis.files) session.watcher.markAnalysed(f);
+    session.publish(out);
+  }
   const s = outcome.solve!;
   // ONNX files are checked after writing (onnxruntime runs both files); others before and after.
   const check = outcome.verification ?? outcome.writtenVerification;

@@ -29,8 +29,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   async resolveCustomEditor(document: vscode.CustomDocument, panel: vscode.WebviewPanel): Promise<void> {
     const uri = document.uri;
     panel.webview.options = { enableScripts: true, localResourceRoots: [] };
+    let disposed = false;
     const render = async (): Promise<void> => {
       const info = await this.info(uri);
+      // The panel may have closed while the server answered.
+      if (disposed) return;
       panel.webview.html = checkpointPageHtml({
         fileName: path.basename(uri.fsPath),
         info,
@@ -46,7 +49,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         if (vscode.Uri.parse(p.fileUri).toString() === uri.toString()) void render();
       }),
     ];
-    panel.onDidDispose(() => subscriptions.forEach((s) => s.dispose()));
+    panel.onDidDispose(() => {
+      disposed = true;
+      subscriptions.forEach((s) => s.dispose());
+    });
     await render();
   }
 

@@ -29,7 +29,8 @@ export function createClient(context: vscode.ExtensionContext, output: vscode.Lo
           const result = await next(params, token);
           if (!Array.isArray(result)) return result;
           const needs = params.items.some((item, i) => item.section === SETTINGS_SECTION && isEmptyPython(result[i]));
-          const python = needs ? await pythonExtensionInterpreter() : '';
+          const scope = params.items.find((item) => item.section === SETTINGS_SECTION)?.scopeUri;
+          const python = needs ? await pythonExtensionInterpreter(scope ? vscode.Uri.parse(scope) : undefined) : '';
           return result.map((r, i) => (python && params.items[i].section === SETTINGS_SECTION && isEmptyPython(r) ? { ...(r as object), python } : r));
         },
       },

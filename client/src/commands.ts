@@ -5,10 +5,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import { Commands, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/protocol';
+import { defaultOutputPath } from '../../server/src/formats/safeWrite';
 import { readSettings } from './config';
 import { CommandIds } from './ids';
 import { checkpointUriFor, openListing, type ListingProvider } from './listings';
 import { listingQuickFix } from './quickFix';
+import { reportFailure } from './report';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -42,8 +44,8 @@ interface Pick<T> extends vscode.QuickPickItem {
 
 async function pickOutput(file: vscode.Uri, inPlaceSetting: boolean): Promise<boolean | undefined> {
   const base = path.basename(file.fsPath);
-  const ext = path.extname(base);
-  const balanced = ext ? `${base.slice(0, -ext.length)}.balanced${ext}` : `${base}.balanced`;
+  // The server's own naming; a file without an extension gets its format's, known only to the server.
+  const balanced = path.extname(base) ? path.basename(defaultOutputPath(file.fsPath, '')) : `${base}.balanced.<ext>`;
   const items: Pick<boolean>[] = [
     { label: 'New file', description: balanced, detail: 'Write the balanced checkpoint beside the original.', value: false },
     { label: 'In place', description: `${base} (keeps ${base}.bak)`, detail: 'Overwrite the checkpoint; the original is kept as .bak.', value: true },
@@ -93,7 +95,9 @@ function exampleTarget(context: vscode.ExtensionContext): vscode.Uri {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, c: CommandContext): void {
-  const reg = (id: string, fn: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  // Also run from the summary page and other commands, where VS Code shows no error of its own.
+  const reg = (id: string, fn: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, (...args: unknown[]) => reportFailure(id.replace('synapticBalance.', ''), () => fn(...args))));
 
   reg(CommandIds.openListing, async (arg) => {
     const file = await requireTarget(arg);

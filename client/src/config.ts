@@ -22,11 +22,8 @@ function strings(v: unknown, fallback: readonly string[]): string[] {
   return Array.isArray(v) && v.every((s) => typeof s === 'string') ? [...v] : [...fallback];
 }
 
-/**
- * The server's settings from a `synapticBalance` configuration section. `pythonFallback`: the
- * interpreter chosen in the VS Code Python extension, used when `synapticBalance.python` is empty.
- */
-export function settingsFrom(config: ConfigSource, pythonFallback = ''): Settings {
+/** The server's settings from a `synapticBalance` configuration section (an empty `python` is filled in by client.ts). */
+export function settingsFrom(config: ConfigSource): Settings {
   const d = DEFAULT_SETTINGS;
   const severity = config.get<unknown>('severity');
   const inPlace = config.get<unknown>('inPlace');
@@ -45,7 +42,7 @@ export function settingsFrom(config: ConfigSource, pythonFallback = ''): Setting
     pollIntervalMs: positive(config.get<unknown>('pollIntervalMs'), d.pollIntervalMs),
     settleMs: nonNegative(config.get<unknown>('settleMs'), d.settleMs),
     device: DEVICE_SETTINGS.includes(device as DeviceSetting) ? (device as DeviceSetting) : d.device,
-    python: typeof python === 'string' && python.trim() !== '' ? python.trim() : pythonFallback,
+    python: typeof python === 'string' && python.trim() !== '' ? python.trim() : d.python,
   };
 }
 

@@ -46,7 +46,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   await lc.start();
   dropLibraryContentProvider(lc);
   // Another interpreter picked in the Python extension: the server asks for its settings again.
-  const pythonWatch = await onPythonInterpreterChanged(() => void lc.sendNotification(DidChangeConfigurationNotification.type, { settings: null }));
+  const pythonWatch = await onPythonInterpreterChanged(() => {
+    // A stopped server asks for its settings anew when it starts: nothing to tell it now.
+    if (lc.isRunning()) lc.sendNotification(DidChangeConfigurationNotification.type, { settings: null }).catch(() => undefined);
+  });
   if (pythonWatch) context.subscriptions.push(pythonWatch);
   status.schedule();
 }

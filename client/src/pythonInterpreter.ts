@@ -13,14 +13,13 @@ interface PythonApi {
   settings?: { getExecutionDetails?(resource?: vscode.Uri): { execCommand?: string[] } | undefined };
 }
 
+/**
+ * Its API only when it is already running: activating that large extension from ours would
+ * cost every start-up, for users who may never balance on a GPU.
+ */
 async function api(): Promise<PythonApi | undefined> {
   const ext = vscode.extensions.getExtension<PythonApi>(PYTHON_EXTENSION);
-  if (!ext) return undefined;
-  try {
-    return ext.isActive ? ext.exports : await ext.activate();
-  } catch {
-    return undefined;
-  }
+  return ext?.isActive ? ext.exports : undefined;
 }
 
 /** The Python extension's interpreter, or '' when it is not installed or has none. */

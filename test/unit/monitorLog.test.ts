@@ -127,6 +127,18 @@ describe('balance log reader', () => {
     run.dispose();
   });
 
+  it('a file that is not a balance log gives ten notices and one summary, not one per line', async () => {
+    const file = fresh();
+    writeFileSync(file, Array.from({ length: 500 }, (_, i) => `binary junk ${i}`).join('\n') + '\n' + recordLine(1));
+    const { run, ev } = open(file);
+    await run.pollNow();
+    const warnings = ev.of('notice').filter((x) => x.level === 'warning').map((x) => x.message);
+    assert.equal(warnings.length, 11);
+    assert.match(warnings[10], /more malformed lines \(from line 11\) are skipped without a notice each; no line so far is a balance-log record/);
+    assert.deepEqual(ev.steps(), [1], 'a record after the junk is still read');
+    run.dispose();
+  });
+
   it('decodes base64 float32 arrays and computes relative deficits in float64', async () => {
     const file = fresh();
     const inC = [3, 1e-30, 0, 2.5, 1];

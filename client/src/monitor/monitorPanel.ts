@@ -7,7 +7,9 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { CheckpointCostsRequest, MONITOR_VIEW_TYPE, type CheckpointCostsResult, type MonitorViewMessage, type MonitorViewState } from '../../../server/src/protocol';
 import { makeNonce, monitorHtml } from '../../../webview/src/html';
+import { LAYER_PREFIX, UNIT_INDENT } from '../../../server/src/lsp/listing';
 import { openListing } from '../listings';
+import { reportFailure } from '../report';
 import { RunHub, type RunSpec } from './runHub';
 
 const TITLE = 'Synaptic Balance: Training Monitor';
@@ -37,7 +39,7 @@ export class MonitorPanel implements vscode.Disposable {
       nonce: makeNonce(),
       title: TITLE,
     });
-    this.subscriptions.push(panel.webview.onDidReceiveMessage((m: MonitorViewMessage) => void this.onMessage(m)));
+    this.subscriptions.push(panel.webview.onDidReceiveMessage((m: MonitorViewMessage) => void reportFailure(`training monitor (${m?.type})`, () => this.onMessage(m))));
     panel.onDidDispose(() => this.dispose());
   }
 
@@ -87,16 +89,22 @@ export class MonitorPanel implements vscode.Disposable {
     const frame = await this.hub.frameOf(runId, index).catch(() => undefined);
     if (!frame?.checkpoint) return;
     const editor = await openListing(vscode.Uri.parse(frame.checkpoint), { viewColumn: vscode.ViewColumn.Beside });
-    // Unit lines start with the unit's label, `  <layer>#<unit>` (server/src/lsp/listing.ts).
-    const label = `  ${layer}#${unit} `;
+    // The listing's layout (server/src/lsp/listing.ts): a layer's heading, then one line per unit.
     const doc = editor.document;
+    const heading = `${LAYER_PREFIX}${layer} `;
     for (let i = 0; i < doc.lineCount; i++) {
-      if (!doc.lineAt(i).text.startsWith(label)) continue;
-      const at = new vscode.Range(i, 2, i, label.length - 1);
-      editor.selection = new vscode.Selection(at.start, at.end);
-      editor.revealRange(at, vscode.TextEditorRevealType.InCenter);
-      return;
+      if (!doc.lineAt(i).text.startsWith(heading)) continue;
+      const line = i + 1 + unit;
+      const label = `${layer}#${unit}`;
+      if (line < doc.lineCount && doc.lineAt(line).text.startsWith(`${' '.repeat(UNIT_INDENT)}${label} `)) {
+        const at = new vscode.Range(line, UNIT_INDENT, line, UNIT_INDENT + label.length);
+        editor.selection = new vscode.Selection(at.start, at.end);
+        editor.revealRange(at, vscode.TextEditorRevealType.InCenter);
+        return;
+      }
+      break;
     }
+    void vscode.window.showInformationMessage(`Synaptic Balance: ${layer}#${unit} is not in the listing of ${path.basename(doc.uri.path)}.`);
   }
 
   private async save(suggested: string, filters: Record<string, string[]>, bytes: Uint8Array): Promise<void> {

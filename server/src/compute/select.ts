@@ -112,7 +112,9 @@ const GPU_CANDIDATES: readonly { name: BackendName; device: string }[] = [
 
 function tryStart(name: BackendName, device: string, python: string, reasons: string[], gpuOnly: boolean): ComputeBackend | undefined {
   const key = keyOf(name, device, python);
-  const before = failed.get(key);
+  // Only `auto` remembers failures (it asks on every large fix); a device the user names is
+  // tried again each time, so installing torch or the CUDA provider takes effect without a restart.
+  const before = gpuOnly ? failed.get(key) : undefined;
   if (before) {
     reasons.push(before);
     return undefined;
@@ -130,7 +132,7 @@ function tryStart(name: BackendName, device: string, python: string, reasons: st
     return b;
   } catch (e) {
     const why = (e as Error).message;
-    failed.set(key, why);
+    if (gpuOnly) failed.set(key, why);
     reasons.push(why);
     return undefined;
   }
@@ -162,13 +164,6 @@ export function selectBackend(opts: ComputeOptions, elements: number): Selection
     if (b) return { backend: b };
   }
   return { backend: cpuBackend, note: `device auto: no GPU backend started (${reasons.join('; ')}); using the CPU` };
-}
-
-/** Cost elements of a problem's blocks: the size `auto` compares with its threshold. */
-export function costElements(problem: Problem): number {
-  let n = 0;
-  for (const b of problem.blocks) n += b.layout.nT * b.layout.nS * b.layout.taps.length;
-  return n;
 }
 
 /**

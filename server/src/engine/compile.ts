@@ -74,7 +74,7 @@ export interface Problem {
   blocks: Block[];
   /** Every block, regularized or not: the ones a scaling rewrites. */
   scaled: Block[];
-  /** Where the products and the final scaling run (compute/attach.ts); the CPU when unset. */
+  /** Where the products and the final scaling run (compute/select.ts, attachCompute); the CPU when unset. */
   compute?: ComputeBackend;
 }
 

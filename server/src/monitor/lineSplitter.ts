@@ -42,11 +42,6 @@ export class LineSplitter {
     return lines;
   }
 
-  /** Bytes held back (a line still being written). */
-  get pending(): number {
-    return this.partialBytes;
-  }
-
   reset(): void {
     this.partial = [];
     this.partialBytes = 0;

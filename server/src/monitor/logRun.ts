@@ -10,6 +10,9 @@ import { parseRecord, type LogRecord } from './logRecord';
 import { PolledRun } from './polledRun';
 import type { RunEvents } from './runEvents';
 
+/** Malformed lines reported one by one; past these, one notice says the rest are skipped. */
+const MAX_SKIP_NOTICES = 10;
+
 export interface LogRunOptions {
   pollMs?: number;
   /** For tests: the file system the tail reads through. */
@@ -44,6 +47,8 @@ export class LogRun extends PolledRun {
   private readonly ranges = new ByteRanges();
   private label: string | undefined;
   private missingReported = false;
+  /** Malformed lines since the start (or the last reset). */
+  private skipped = 0;
   private disposed = false;
 
   constructor(
@@ -83,6 +88,7 @@ export class LogRun extends PolledRun {
     this.splitter.reset();
     this.store.clear();
     this.ranges.clear();
+    this.skipped = 0;
     this.invalidate();
     this.notice('info', `${this.file} was truncated or replaced: reading it again from the start`);
   }
@@ -93,7 +99,11 @@ export class LogRun extends PolledRun {
     try {
       rec = parseRecord(line.text);
     } catch (e) {
-      this.notice('warning', `${this.file}:${line.number}: skipped: ${(e as Error).message}`);
+      // A file that is not a balance log at all (a checkpoint picked by mistake) would otherwise
+      // send one notice per "line" of binary.
+      this.skipped++;
+      if (this.skipped <= MAX_SKIP_NOTICES) this.notice('warning', `${this.file}:${line.number}: skipped: ${(e as Error).message}`);
+      else if (this.skipped === MAX_SKIP_NOTICES + 1) this.notice('warning', `${this.file}: more malformed lines (from line ${line.number}) are skipped without a notice each${this.store.length === 0 ? '; no line so far is a balance-log record: is this a balance log?' : ''}`);
       return;
     }
     const scalars = new Map(rec.layers.map((l) => [l.name, layerScalars(l)]));

@@ -51,14 +51,6 @@ export class SeriesStore {
     return this.steps.length;
   }
 
-  stepAt(i: number): number {
-    return this.steps.data[i];
-  }
-
-  timeAt(i: number): number {
-    return this.times.data[i];
-  }
-
   add(s: StepScalars): AddResult {
     const newLayers: string[] = [];
     let relayout = false;

@@ -70,6 +70,8 @@ export class Workbench {
     const method = (spec.method ?? 'optimal') as Method;
     if (!METHODS.includes(method)) throw new Error(`unknown method "${spec.method}"; expected one of ${METHODS.join(', ')}`);
     const device = this.useCompute(loaded, spec, hooks, span);
+    // Cancelled while the weights were uploaded: no solve (it would run a pass on the CPU).
+    if (device === undefined) return undefined;
     let first: number | undefined;
     let lastPost = 0;
     const result = cancellable(() => balance(loaded.problem, {
@@ -99,15 +101,15 @@ export class Workbench {
    * Puts the problem's products on the backend the spec asks for (started once, then reused),
    * with cancellation reaching into device waits; returns the device for progress messages.
    */
-  private useCompute(loaded: Loaded, spec: SolveSpec, hooks: JobHooks, span: [number, number]): string {
+  private useCompute(loaded: Loaded, spec: SolveSpec, hooks: JobHooks, span: [number, number]): string | undefined {
     const problem = loaded.problem;
     if (!spec.compute || problem.regularizer.power === undefined) return 'cpu';
     const { backend, note } = selectBackend({ device: spec.compute.device, python: spec.compute.python }, parameterCount(problem.network));
     if (note) hooks.progress({ percent: span[0], message: note });
     if (backend !== cpuBackend) hooks.progress({ percent: span[0], message: `uploading the weights to ${backend.device} (${backend.description})` });
     backend.setCancel(() => hooks.cancelled());
-    cancellable(() => attachCompute(problem, backend));
-    return backend.device;
+    const attached = cancellable(() => attachCompute(problem, backend));
+    return attached === undefined ? undefined : backend.device;
   }
 
   predict(job: PredictJob, hooks: JobHooks): Prediction | undefined {

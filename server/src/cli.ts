@@ -6,20 +6,21 @@ import { balanceCommand, check, demo, example, inspect, manifest, type Io } from
 const USAGE = `synbal — find and fix out-of-balance hidden units in neural network files
 
 usage:
-  synbal inspect FILE [--format text|json]
-  synbal check FILE [--p P | --regularizer R] [--tolerance T] [--format text|json]
+  synbal inspect FILE [--activation A] [--format text|json]
+  synbal check FILE [--p P | --regularizer R] [--tolerance T] [--activation A] [--format text|json|sarif]
                  [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal balance FILE [-o OUT | --in-place] [--p P | --regularizer R] [--tolerance T]
                  [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
                  [--method optimal|newton|red-black|stochastic|cyclic|layers|odd-even|tied-layers]
-                 [--seed N] [--max-iterations N] [--verify [--force]] [--format text|json]
+                 [--seed N] [--max-iterations N] [--activation A] [--verify [--force]] [--format text|json]
                  [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal manifest CHECKPOINT [-o FILE] [--force]   (writes <checkpoint>.synbal.json to edit)
   synbal example mlp|autoencoder|conv|rnn|residual [-o FILE]
   synbal demo [--out DIR]
 
-formats: ONNX, PyTorch (.pt/.pth/.bin, zip, legacy, TorchScript), safetensors (and sharded
-*.safetensors.index.json), and the JSON network description. A state dict without a graph
+formats: ONNX, PyTorch (.pt/.pth/.bin/.ckpt: zip, legacy, TorchScript), safetensors (and
+sharded *.safetensors.index.json), Keras (.h5, .keras), TensorFlow.js (model.json + shards),
+NumPy (.npy, .npz), and the JSON network description. A state dict without a graph
 takes its layers from <checkpoint>.synbal.json, else from its tensor names; activations it
 does not state are never assumed (--activation relu states one for every hidden layer).
 regularizers: --p 2 is Σ|w|², --p 1 is Σ|w|; --regularizer "0.5*L2+0.1*L1" mixes powers.
@@ -27,9 +28,10 @@ check exits 0 when every balanceable unit is within the tolerance (default 1e-7 
 deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.
 balance writes <name>.balanced.<ext> beside the input unless -o or --in-place (which keeps
 <file>.bak) is given; files are written to a temporary file, checked, then renamed.
---device: where the costs, products and scaling run. auto (default) tries a GPU (torch with
-CUDA or MPS, onnxruntime's CUDA provider, tfjs-node-gpu) for models of 16.8 M weights or more
-and otherwise, or when none starts, uses the CPU. torch runs in --python (default python3).
+--device: where the costs, products and scaling run. For balance, auto (default) tries a GPU
+(torch with CUDA or MPS, onnxruntime's CUDA provider, tfjs-node-gpu) for models of 16.8 M
+weights or more when a GPU device exists, and otherwise, or when none starts, uses the CPU;
+check stays on the CPU unless a GPU is named. torch runs in --python (default python3).
 `;
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {

@@ -277,6 +277,20 @@ describe('monitor webview (headless Chromium)', () => {
     await m.page.context().close();
   });
 
+  test('a malformed message becomes an error notice naming the run, and the run keeps working', async () => {
+    const m = await withRun(20);
+    // Values for the wrong number of layers: the series cannot be laid out.
+    await m.host({ type: 'seriesAppend', runId: 'r1', steps: new Float64Array([999]), times: new Float64Array([1]), values: new Float64Array(7) });
+    await m.page.waitForSelector('.notice.error');
+    assert.match((await m.page.textContent('.notice.error span'))!, /^mnist-mlp: could not show a "seriesAppend" message: /);
+    await m.clearPosted();
+    await m.page.keyboard.press('Home');
+    await waitRequest(m, 'r1', 0);
+    await m.host(frameR1(0));
+    await m.waitRendered('r1', 0);
+    await m.page.context().close();
+  });
+
   test('export: PNG bytes decode to the heatmap canvas; CSV header and rows match the series', async () => {
     const m = await withRun(12);
     await m.page.click('.run[data-run-id="r1"] .export-png');

@@ -109,7 +109,17 @@ export class Monitor {
     });
     watchTheme(() => this.themeChanged());
     document.addEventListener('keydown', (e) => this.onKey(e));
-    window.addEventListener('message', (e: MessageEvent) => this.handle(e.data as MonitorHostMessage));
+    window.addEventListener('message', (e: MessageEvent) => {
+      const msg = e.data as MonitorHostMessage;
+      try {
+        this.handle(msg);
+      } catch (err) {
+        // A malformed message (a series whose arrays disagree) is shown, not a silently frozen run.
+        const runId = (msg as { runId?: string }).runId ?? (msg as { series?: { runId?: string } }).series?.runId;
+        this.notice('error', `could not show a "${msg?.type}" message: ${(err as Error).message}`, runId);
+        this.schedule();
+      }
+    });
     this.saveState();
   }
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import { Commands, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/protocol';
-import { defaultOutputPath } from '../../server/src/formats/safeWrite';
+import { defaultOutputPath } from '../../server/src/formats/core/safeWrite';
 import { readSettings } from './config';
 import { CommandIds } from './ids';
 import { checkpointUriFor, openListing, type ListingProvider } from './listings';

@@ -3,9 +3,9 @@
 // latency benchmark analyse a 70M-parameter network without a 280 MB fixture on disk.
 import { readFileSync } from 'node:fs';
 import { mlp } from '../../server/src/examples/networks';
-import { stampOf } from '../../server/src/formats/checkpoint';
+import { stampOf } from '../../server/src/formats/core/checkpoint';
 import { networkJsonFormat } from '../../server/src/formats/networkJson';
-import { openNetwork } from '../../server/src/lsp/jobs/openNetwork';
+import { openNetwork } from '../../server/src/app/openNetwork';
 import { runWorker } from '../../server/src/lsp/workerMain';
 import type { DType } from '../../server/src/tensor/dtype';
 

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
-import { openNetworkFile } from '../../server/src/graph/open';
+import { openNetworkFile } from '../../server/src/app/openNetwork';
 import { decodeBase64Floats } from '../../server/src/monitor/floatArrays';
 import { CheckpointCostsRequest, type CheckpointCostsResult } from '../../server/src/protocol';
 import { tensorValues } from '../../server/src/tensor/tensor';

@@ -1,7 +1,7 @@
 // Helpers the format tests share: a tensor changed in its own dtype, and whether `unzip` is
 // there to cross-check archives.
 import { execFileSync } from 'node:child_process';
-import { loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '../../server/src/tensor/dtype';
 import type { Tensor } from '../../server/src/tensor/tensor';
 

@@ -18,7 +18,7 @@ import { compile } from '../../server/src/engine/compile';
 import type { Network } from '../../server/src/engine/network';
 import { lp, type Regularizer } from '../../server/src/engine/regularizer';
 import { mlp } from '../../server/src/examples/networks';
-import { openNetworkFile } from '../../server/src/graph/open';
+import { openNetworkFile } from '../../server/src/app/openNetwork';
 import { tensorValues } from '../../server/src/tensor/tensor';
 import { SHAPES, maxRelDiff } from './helpers';
 

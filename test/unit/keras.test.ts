@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, openSync, closeSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { kerasH5Format, kerasZipFormat, prepareKeras, isHdf5, kerasStructureOf } from '../../server/src/formats/keras/index';
 import { firstZipEntryName, readZipEntry, readZipFileDirectory, writeZip, type ZipItem } from '../../server/src/formats/zip';
 import { snakeCase } from '../../server/src/formats/keras/variables';

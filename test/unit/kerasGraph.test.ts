@@ -10,12 +10,13 @@ import { compile } from '../../server/src/engine/compile';
 import type { Network } from '../../server/src/engine/network';
 import { lp } from '../../server/src/engine/regularizer';
 import { compareFunctions } from '../../server/src/engine/verify';
-import { loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { kerasH5Format, kerasZipFormat, prepareKeras } from '../../server/src/formats/keras/index';
 import type { ModelFormat } from '../../server/src/formats/registry';
 import { kerasToNetwork } from '../../server/src/graph/keras';
 import { tensorValues } from '../../server/src/tensor/tensor';
 import { engineOutput, fixture, functionalConfig, maxRelative, memoryKeras, reference, scratch, softmax } from '../fixtures/keras/helpers';
+import { FileError } from '../../server/src/errors/fileError';
 
 before(async () => {
   await prepareKeras();
@@ -332,7 +333,7 @@ describe('Keras layers beyond the fixtures (in-memory configs)', () => {
       ['a'],
     );
     const cp = memoryKeras(cfg, { a: { kernel: [3, 2] } });
-    assert.throws(() => kerasToNetwork(cp), /^Error: \/virtual\/model\.keras: layer a reads "ghost", which is not a layer of the model/);
+    assert.throws(() => kerasToNetwork(cp), /^FileError: \/virtual\/model\.keras: layer a reads "ghost", which is not a layer of the model/);
   });
 
   it('errors name the file: a kernel that does not fit its input', () => {
@@ -344,7 +345,7 @@ describe('Keras layers beyond the fixtures (in-memory configs)', () => {
       ['a'],
     );
     const cp = memoryKeras(cfg, { a: { kernel: [5, 2] } });
-    assert.throws(() => kerasToNetwork(cp), /^Error: \/virtual\/model\.keras: layer a expects 5 inputs; x provides 3/);
+    assert.throws(() => kerasToNetwork(cp), /^FileError: \/virtual\/model\.keras: layer a expects 5 inputs; x provides 3/);
   });
 });
 

@@ -11,9 +11,9 @@ import { mlp } from '../../server/src/examples/networks';
 import { networkJsonFormat } from '../../server/src/formats/networkJson';
 import type { Regularizer } from '../../server/src/engine/regularizer';
 import { lp } from '../../server/src/engine/regularizer';
-import type { CheckpointAnalysis } from '../../server/src/lsp/analysisTypes';
+import type { CheckpointAnalysis } from '../../server/src/app/analysis';
 import { diagnosticsOf } from '../../server/src/lsp/diagnostics';
-import { analyzeNetwork } from '../../server/src/lsp/jobs/analyzeFile';
+import { analyzeNetwork } from '../../server/src/app/analyse';
 import { layoutOf, placeAt, renderListing, unitLabel, unitLine } from '../../server/src/lsp/listing';
 import type { Entry } from '../../server/src/lsp/store';
 import { DEFAULT_SETTINGS, type Settings } from '../../server/src/protocol';
@@ -117,7 +117,7 @@ describe('diagnostics', () => {
   });
 
   it('reports a file that could not be read with one error and no listing diagnostics', () => {
-    const e: Entry = { path: '/m/x.onnx', fileUri: 'file:///m/x.onnx', listingUri: 'synbal-listing:/m/x.onnx.listing', state: 'failed', failure: { kind: 'unreadable', message: '/m/x.onnx: truncated at byte 12' }, version: 1 };
+    const e: Entry = { path: '/m/x.onnx', fileUri: 'file:///m/x.onnx', listingUri: 'synbal-listing:/m/x.onnx.listing', state: 'failed', failure: { kind: 'unreadable', message: '/m/x.onnx: truncated at byte 12', path: '/m/x.onnx', problem: 'truncated at byte 12' }, version: 1 };
     const d = diagnosticsOf(e, settings());
     assert.equal(d.listing.length, 0);
     assert.deepEqual(d.file.map((x) => [x.code, x.message, x.severity]), [['unreadable', 'truncated at byte 12', 1]]);

@@ -8,7 +8,7 @@ import { includeGlobs, normalizeSettings } from '../../server/src/lsp/settings';
 import { pathOfUri } from '../../server/src/lsp/uris';
 import { DEFAULT_SETTINGS, fileUriOfListing, listingUriOf, scopeLabel } from '../../server/src/protocol';
 import { FORMATS } from '../../server/src/formats/registry';
-import type { TensorSlot } from '../../server/src/lsp/analysisTypes';
+import type { TensorSlot } from '../../server/src/app/analysis';
 
 describe('globs', () => {
   const m = (g: string, p: string) => globToRegExp(g).test(p);

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
-import { openNetworkFile } from '../../server/src/graph/open';
+import { openNetworkFile } from '../../server/src/app/openNetwork';
 import { LogRun } from '../../server/src/monitor/logRun';
 import type { MonitorFrame } from '../../server/src/protocol';
 import { Recorder } from './monitorHelpers';

@@ -7,12 +7,13 @@ import { describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
-import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { readZipFileDirectory, verifyZip, writeZip } from '../../server/src/formats/zip';
 import { npyFormat, npzFormat, parseNpyHeader } from '../../server/src/formats/numpy';
-import { buildNetwork } from '../../server/src/graph/build';
+import { networkOf } from '../../server/src/formats/registry';
 import { makeTensor, tensorValues, type Tensor } from '../../server/src/tensor/tensor';
 import { fixture, hasPythonH5py, python, scratch } from '../fixtures/keras/helpers';
+import { FileError } from '../../server/src/errors/fileError';
 
 const VALUES: Record<string, { shape: number[]; values: number[] }> = JSON.parse(readFileSync(fixture('numpy_values.json'), 'utf8'));
 
@@ -115,7 +116,7 @@ describe('.npz archives', () => {
   });
 
   it('a state dict in an npz gets its network from the naming conventions', () => {
-    const { network } = buildNetwork(npzFormat.open(fixture('state.npz')), { defaultActivation: 'relu' });
+    const { network } = networkOf(npzFormat.open(fixture('state.npz')), { defaultActivation: 'relu' });
     assert.equal(analyze(compile(network, lp(2))).balanceable, 8);
   });
 
@@ -192,7 +193,7 @@ describe('bad NumPy input', () => {
   });
 
   it('a header that is not a dictionary', () => {
-    assert.throws(() => parseNpyHeader(npy('print(1)', Buffer.alloc(0)), 1000, 'x.npy'), /^Error: x\.npy: the \.npy header cannot be read/);
+    assert.throws(() => parseNpyHeader(npy('print(1)', Buffer.alloc(0)), 1000, 'x.npy'), /^FileError: x\.npy: the \.npy header cannot be read/);
   });
 
   it('a truncated npz, and a zip without arrays', () => {

@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { compile, type Problem } from '../../server/src/engine/compile';
 import type { Network } from '../../server/src/engine/network';
 import { lp } from '../../server/src/engine/regularizer';
-import { loadTensor } from '../../server/src/formats/checkpoint';
+import { loadTensor } from '../../server/src/formats/core/checkpoint';
 import { f32, graphProto, modelProto, valueInfo, type NodeSpec, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxToNetwork } from '../../server/src/graph/onnx';

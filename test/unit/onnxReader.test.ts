@@ -5,11 +5,11 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadTensor, readRange } from '../../server/src/formats/checkpoint';
+import { loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
 import { bytesField, f32, messageField, modelProto, stringField, tensorProto, valueInfo, varintField, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { looksLikeOnnx, onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxStructure, openOnnx } from '../../server/src/formats/onnx/reader';
-import type { TensorEntry } from '../../server/src/formats/checkpoint';
+import type { TensorEntry } from '../../server/src/formats/core/checkpoint';
 import { readNumbers } from '../../server/src/formats/onnx/tensors';
 import { encodeVarint } from '../../server/src/formats/onnx/wire';
 import { tensorValues } from '../../server/src/tensor/tensor';

@@ -11,7 +11,7 @@ import { balance } from '../../server/src/engine/balance';
 import { compile, type Problem } from '../../server/src/engine/compile';
 import { maxOf, relativeDeficits, varStats } from '../../server/src/engine/evaluate';
 import { lp } from '../../server/src/engine/regularizer';
-import type { Checkpoint } from '../../server/src/formats/checkpoint';
+import type { Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { f32, graphProto, modelProto, valueInfo, type NodeSpec, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxRuntime, outputValues, runOnnx, verifyOnnx } from '../../server/src/formats/onnx/verify';

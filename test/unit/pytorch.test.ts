@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32, inflateRawSync } from 'node:zlib';
-import { ChangedWhileReading, loadTensor, readRange, type Checkpoint, type TensorEntry } from '../../server/src/formats/checkpoint';
+import { ChangedWhileReading, loadTensor, readRange, type Checkpoint, type TensorEntry } from '../../server/src/formats/core/checkpoint';
 import { openPytorch, pytorchFormat, type ModuleNode, type PickleStructure } from '../../server/src/formats/pytorch/index';
 import { safetensorsFormat } from '../../server/src/formats/safetensors';
 import type { Tensor } from '../../server/src/tensor/tensor';

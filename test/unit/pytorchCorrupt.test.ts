@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
-import { ChangedWhileReading, isFloatDType, loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { ChangedWhileReading, isFloatDType, loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { pytorchFormat } from '../../server/src/formats/pytorch/index';
 import { readZipDirectory } from '../../server/src/formats/zip';
+import { FileError } from '../../server/src/errors/fileError';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const FILES = ['mlp_relu.pt', 'mlp_relu_legacy.pt', 'cnn_bn_legacy.pt', 'mlp_relu_module.pt', 'mlp_relu_script.pt', 'mlp_f16.pt'];
@@ -39,7 +40,7 @@ function probe(path: string, bytes: Buffer, outcome: Outcome, what: string): voi
     cp = pytorchFormat.open(path);
   } catch (e) {
     const err = e as Error;
-    assert.equal(err.constructor, Error, `${what}: ${err.constructor.name}: ${err.message}`);
+    assert.equal(err.constructor, FileError, `${what}: ${err.constructor.name}: ${err.message}`);
     assert.ok(err.message.startsWith(`${path}: `), `${what}: ${err.message}`);
     const cause = err.cause;
     assert.ok(!(cause instanceof TypeError || cause instanceof RangeError || cause instanceof ReferenceError), `${what}: internal ${String(cause)}\n${(cause as Error)?.stack}`);
@@ -60,7 +61,7 @@ function probe(path: string, bytes: Buffer, outcome: Outcome, what: string): voi
     pytorchFormat.open(target);
   } catch (e) {
     const err = e as Error;
-    assert.equal(err.constructor, Error, `${what} (write): ${err.message}`);
+    assert.equal(err.constructor, FileError, `${what} (write): ${err.message}`);
     assert.ok(err.message.startsWith(`${target}: `) || err.message.startsWith(`${path}: `), `${what} (write): ${err.message}`);
     assert.equal(existsSync(target), false, `${what}: no output after a failed write`);
   }

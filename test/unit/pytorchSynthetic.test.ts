@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { loadTensor, readRange, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { pytorchFormat, type PickleStructure } from '../../server/src/formats/pytorch/index';
 import { readZipDirectory } from '../../server/src/formats/zip';
 import type { Tensor } from '../../server/src/tensor/tensor';
 import { hasUnzip } from '../support/checkpoints';
+import { FileError } from '../../server/src/errors/fileError';
 
 const work = mkdtempSync(join(tmpdir(), 'synbal-ptsyn-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -173,7 +174,7 @@ function legacyFile(path: string, object: Buffer, storages: [string, Buffer, num
 
 function assertFileError(path: string, f: () => unknown, re: RegExp): void {
   assert.throws(f, (e: Error) => {
-    assert.equal(e.constructor, Error, `plain Error, got ${e.constructor.name}: ${e.message}`);
+    assert.equal(e.constructor, FileError, `plain Error, got ${e.constructor.name}: ${e.message}`);
     assert.ok(e.message.startsWith(`${path}: `), e.message);
     assert.match(e.message, re);
     return true;

@@ -5,11 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ChangedWhileReading, loadTensor, readRange } from '../../server/src/formats/checkpoint';
+import { ChangedWhileReading, loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
 import { pytorchFormat } from '../../server/src/formats/pytorch/index';
 import { safetensorsFormat, type SafetensorsStructure } from '../../server/src/formats/safetensors';
-import { safetensorsIndexFormat } from '../../server/src/formats/safetensorsIndex';
+import { safetensorsIndexFormat } from '../../server/src/formats/safetensors/sharded';
 import { doubled } from '../support/checkpoints';
+import { FileError } from '../../server/src/errors/fileError';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; format: string; keys?: string[]; dtypes?: string[] }[] };
@@ -34,7 +35,7 @@ function st(header: unknown, data: Buffer, opts: { headerText?: string; declared
 
 function assertFileError(path: string, f: () => unknown, re: RegExp): void {
   assert.throws(f, (e: Error) => {
-    assert.equal(e.constructor, Error, `${e.constructor.name}: ${e.message}`);
+    assert.equal(e.constructor, FileError, `${e.constructor.name}: ${e.message}`);
     assert.ok(e.message.startsWith(`${path}: `), e.message);
     assert.match(e.message, re);
     return true;
@@ -174,7 +175,7 @@ describe('safetensors header checks', () => {
         for (const x of cp.tensors) assert.ok(x.offset + x.byteLength <= bytes.length);
       } catch (e) {
         const err = e as Error;
-        assert.equal(err.constructor, Error, err.message);
+        assert.equal(err.constructor, FileError, err.message);
         assert.ok(err.message.startsWith(`${path}: `), err.message);
         assert.ok(!(err.cause instanceof TypeError || err.cause instanceof RangeError), String(err.cause));
         refused++;

@@ -5,10 +5,11 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadTensor, readRange } from '../../server/src/formats/checkpoint';
+import { loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
 import { safetensorsFormat } from '../../server/src/formats/safetensors';
-import { safetensorsIndexFormat, shardTargetName, type SafetensorsIndexStructure } from '../../server/src/formats/safetensorsIndex';
+import { safetensorsIndexFormat, shardTargetName, type SafetensorsIndexStructure } from '../../server/src/formats/safetensors/sharded';
 import type { Tensor } from '../../server/src/tensor/tensor';
+import { FileError } from '../../server/src/errors/fileError';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const INDEX = join(MODELS, 'cnn_bn_sharded.safetensors.index.json');
@@ -124,7 +125,7 @@ describe('sharded safetensors', () => {
     for (const [what, damage, re] of cases) {
       const index = copySet();
       damage(index);
-      assert.throws(() => safetensorsIndexFormat.open(index), (e: Error) => e.constructor === Error && e.message.startsWith(`${index}: `) && re.test(e.message), what);
+      assert.throws(() => safetensorsIndexFormat.open(index), (e: Error) => e.constructor === FileError && e.message.startsWith(`${index}: `) && re.test(e.message), what);
     }
   });
 

@@ -7,11 +7,11 @@ import { describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
-import type { Checkpoint } from '../../server/src/formats/checkpoint';
-import { buildNetwork } from '../../server/src/graph/build';
-import { comparePaths, proposeTopology } from '../../server/src/graph/conventions';
-import { parseManifest } from '../../server/src/graph/manifest';
-import { topologyToNetwork } from '../../server/src/graph/layerSpec';
+import type { Checkpoint } from '../../server/src/formats/core/checkpoint';
+import { stateDictToNetwork } from '../../server/src/formats/stateDict/build';
+import { comparePaths, proposeTopology } from '../../server/src/formats/stateDict/conventions';
+import { parseManifest } from '../../server/src/formats/stateDict/manifest';
+import { topologyToNetwork } from '../../server/src/formats/stateDict/layerSpec';
 import { randomTensor } from '../../server/src/examples/networks';
 import { normal, rng } from '../../server/src/engine/random';
 
@@ -49,7 +49,7 @@ describe('naming conventions', () => {
 
   it('take activations from a setting, or from a pickled module list (Tanh keeps units visible)', () => {
     const cp = checkpoint(SEQUENTIAL);
-    const withSetting = analyze(compile(buildNetwork(cp, { defaultActivation: 'relu' }).network, lp(2)));
+    const withSetting = analyze(compile(stateDictToNetwork(cp, { defaultActivation: 'relu' }).network, lp(2)));
     assert.equal(withSetting.balanceable, 22);
     const hints = [
       { path: '0', className: 'torch.nn.modules.linear.Linear' },
@@ -58,7 +58,7 @@ describe('naming conventions', () => {
       { path: '3', className: 'torch.nn.modules.activation.Tanh' },
       { path: '4', className: 'torch.nn.modules.linear.Linear' },
     ];
-    const net = buildNetwork(cp, { moduleHints: () => hints }).network;
+    const net = stateDictToNetwork(cp, {}, { modules: hints }).network;
     const g0 = net.groups.find((g) => g.name === '0')!;
     assert.deepEqual(g0.activation, { kind: 'bilu', neg: 0.2, pos: 1, name: 'leaky_relu' });
     const rep = analyze(compile(net, lp(2)));
@@ -81,7 +81,7 @@ describe('naming conventions', () => {
       });
     }
     const cp = checkpoint(shapes);
-    const built = buildNetwork(cp, { defaultActivation: 'relu' });
+    const built = stateDictToNetwork(cp, { defaultActivation: 'relu' });
     const rep = analyze(compile(built.network, lp(2)));
     const fc1 = rep.layers.filter((l) => /mlp\.fc1$/.test(l.name));
     assert.equal(fc1.length, 2);
@@ -123,7 +123,7 @@ describe('manifests', () => {
     const dir = mkdtempSync(join(tmpdir(), 'synbal-manifest-'));
     const path = join(dir, 'm.safetensors');
     writeFileSync(`${path}.synbal.json`, JSON.stringify({ version: 1, layers: [{ name: 'a', kind: 'linear', weight: '0.weight', activation: 'relu' }, { name: 'b', kind: 'linear', weight: '2.weight' }] }));
-    const built = buildNetwork(checkpoint({ '0.weight': [4, 3], '2.weight': [2, 4] }, path));
+    const built = stateDictToNetwork(checkpoint({ '0.weight': [4, 3], '2.weight': [2, 4] }, path));
     assert.deepEqual(built.network.groups.map((g) => `${g.name}:${g.role}`), ['input:input', 'a:hidden', 'b:output']);
   });
 

@@ -13,7 +13,7 @@ import { forward } from '../../server/src/engine/forward';
 import type { Network } from '../../server/src/engine/network';
 import { lp } from '../../server/src/engine/regularizer';
 import { openModel } from '../../server/src/formats/registry';
-import { buildNetwork } from '../../server/src/graph/build';
+import { networkOf } from '../../server/src/formats/registry';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 
@@ -56,7 +56,7 @@ function scratchCopy(...files: string[]): string {
 /** `eps`: the weights' rounding (float32 by default), which bounds what writing them back can keep. */
 function roundTrip(path: string, name: string, activation?: string, eps = 6e-8): { before: Network; after: Network; written: string[] } {
   const { format, checkpoint } = openModel(path);
-  const before = buildNetwork(checkpoint, { defaultActivation: activation }).network;
+  const before = networkOf(checkpoint, { defaultActivation: activation }).network;
   const problem = compile(before, lp(2));
   assert.ok(problem.nVars > 0, 'something to balance');
   const r = balance(problem);
@@ -64,7 +64,7 @@ function roundTrip(path: string, name: string, activation?: string, eps = 6e-8):
   const target = path.replace(/(\.safetensors\.index\.json|\.[a-z]+)$/, '.balanced$1');
   const written = format.write(checkpoint, scaledTensors(problem, r.x), target);
   const again = openModel(target);
-  const after = buildNetwork(again.checkpoint, { defaultActivation: activation }).network;
+  const after = networkOf(again.checkpoint, { defaultActivation: activation }).network;
   // The written network is balanced up to float32 rounding.
   assert.ok(analyze(compile(after, lp(2))).maxRelativeDeficit < 200 * eps);
   // What was written is what the engine balanced (up to the dtype's rounding).

@@ -15,7 +15,7 @@ import { forward } from '../../server/src/engine/forward';
 import type { Network } from '../../server/src/engine/network';
 import { lp } from '../../server/src/engine/regularizer';
 import { compareFunctions } from '../../server/src/engine/verify';
-import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/checkpoint';
+import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
 import { tfjsToNetwork } from '../../server/src/graph/tfjs';
 

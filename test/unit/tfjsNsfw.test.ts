@@ -13,7 +13,7 @@ import { balance } from '../../server/src/engine/balance';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { normal, rng } from '../../server/src/engine/random';
-import { loadTensor } from '../../server/src/formats/checkpoint';
+import { loadTensor } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
 import { tfjsToNetwork } from '../../server/src/graph/tfjs';
 

@@ -11,7 +11,7 @@ import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { openModel } from '../../server/src/formats/registry';
-import { buildNetwork } from '../../server/src/graph/build';
+import { networkOf } from '../../server/src/formats/registry';
 import { fetchModel } from '../support/thirdPartyModels';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -23,7 +23,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 function report(path: string) {
   const { checkpoint } = openModel(path);
-  return analyze(compile(buildNetwork(checkpoint).network, lp(2)), undefined, { skipPredictions: true });
+  return analyze(compile(networkOf(checkpoint).network, lp(2)), undefined, { skipPredictions: true });
 }
 
 function local(id: string): string {

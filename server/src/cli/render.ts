@@ -1,7 +1,9 @@
 // Reports for people (aligned text) and for programs (JSON), from an Analysis.
 import type { Analysis } from '../engine/analyze';
-import type { FunctionComparison } from '../engine/verify';
-import type { SolveResult } from '../engine/solverTypes';
+import type { Prediction, Verification } from '../app/requests';
+
+/** What a balance report shows of the solve. */
+type SolveFigures = Omit<Prediction, 'deltaR'> & { maxRelativeDeficitBefore: number };
 
 export function fmt(v: number): string {
   if (v === 0) return '0';
@@ -75,7 +77,7 @@ export function analysisJson(info: FileInfo, a: Analysis): object {
   };
 }
 
-export function renderBalanceText(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined): string {
+export function renderBalanceText(r: SolveFigures, output: string | undefined, verification: Verification | undefined): string {
   const lines = [
     `balanced by ${r.method}: ${r.iterations} iteration${r.iterations === 1 ? '' : 's'}, ${r.converged ? 'converged' : 'NOT converged'}`,
     `R ${fmt(r.RBefore)} → ${fmt(r.RAfter)} (${fmt((100 * (r.RBefore - r.RAfter)) / r.RBefore)}% lower); max relative deficit ${fmt(r.maxRelativeDeficitBefore)} → ${fmt(r.maxRelativeDeficitAfter)}`,
@@ -87,7 +89,7 @@ export function renderBalanceText(r: SolveResult, output: string | undefined, ve
   return lines.join('\n') + '\n';
 }
 
-export function balanceJson(r: SolveResult, output: string | undefined, verification: FunctionComparison | undefined, scales: Record<string, number[]>): object {
+export function balanceJson(r: SolveFigures, output: string | undefined, verification: Verification | undefined, scales: Record<string, number[]>): object {
   return {
     method: r.method,
     iterations: r.iterations,

@@ -1,8 +1,10 @@
-// Which format a file is in (sniffed from its bytes, not its name), and its reader/writer.
-// A new format is one module with a ModelFormat and one line in FORMATS.
+// Which format a file is in (sniffed from its bytes, not its name), and its slice: reader,
+// network builder, writer, verifier. A new format is one folder exporting a ModelFormat
+// (core/format.ts) and one line in FORMATS.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { Tensor } from '../tensor/tensor';
-import { ChangedWhileReading, type Checkpoint } from './checkpoint';
+import { FileError, UnknownFormatError, asFileError } from '../errors/fileError';
+import type { Checkpoint } from './core/checkpoint';
+import type { BuiltNetwork, ModelFormat, NetworkOptions } from './core/format';
 import { networkJsonFormat } from './networkJson';
 import { kerasH5Format, kerasZipFormat } from './keras';
 import { npyFormat, npzFormat } from './numpy';
@@ -10,28 +12,7 @@ import { onnxFormat } from './onnx/format';
 import { tfjsFormat } from './tfjs';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
-import { safetensorsIndexFormat } from './safetensorsIndex';
-
-export interface WriteOptions {
-  /** Replacing the input itself: keep `<file>.bak`. */
-  backup?: boolean;
-}
-
-export interface ModelFormat {
-  id: string;
-  description: string;
-  /** Extensions this format is usually saved with (for workspace globs), without dots. */
-  extensions: readonly string[];
-  /** Cheap check on the file's first bytes (and its name, where bytes cannot tell). */
-  sniff(head: Buffer, path: string): boolean;
-  open(path: string): Checkpoint;
-  /**
-   * Writes the checkpoint to `target` with the `changed` tensors replacing their originals
-   * (same names, dtypes and shapes), every other byte as it was; safely (temporary file,
-   * verified, renamed). Returns every file written, the main one first.
-   */
-  write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
-}
+import { safetensorsIndexFormat } from './safetensors/sharded';
 
 // Sniffed in this order: the index format claims only *.safetensors.index.json files, and
 // PyTorch's zip goes before the other zip-based formats (.keras, .npz).
@@ -61,30 +42,44 @@ function head(path: string): Buffer {
   }
 }
 
-/** No registered format recognises the file's bytes (or it is empty). */
-export class UnknownFormatError extends Error {}
+export { UnknownFormatError };
+export type { ModelFormat };
 
 export function detectFormat(path: string): ModelFormat {
   let h: Buffer;
   try {
     h = head(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (h.length === 0) throw new UnknownFormatError(`${path}: the file is empty`);
+  if (h.length === 0) throw new UnknownFormatError(path, 'the file is empty');
   const format = FORMATS.find((f) => f.sniff(h, path));
-  if (!format) throw new UnknownFormatError(`${path}: not a model format this tool knows (known: ${FORMATS.map((f) => f.description).join('; ')})`);
+  if (!format) throw new UnknownFormatError(path, `not a model format this tool knows (known: ${FORMATS.map((f) => f.description).join('; ')})`);
   return format;
 }
 
-/** Opens a model file; every error message starts with the file's path. */
+/** Opens a model file; whatever goes wrong is a FileError naming the file. */
 export function openModel(path: string): { format: ModelFormat; checkpoint: Checkpoint } {
   const format = detectFormat(path);
   try {
     return { format, checkpoint: format.open(path) };
   } catch (e) {
-    if (e instanceof ChangedWhileReading) throw e;
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+    throw asFileError(path, e);
+  }
+}
+
+/** The format a checkpoint was opened with. */
+export function formatOf(cp: Checkpoint): ModelFormat {
+  const format = FORMATS.find((f) => f.id === cp.format);
+  if (!format) throw new FileError(cp.path, `no format "${cp.format}" is registered`);
+  return format;
+}
+
+/** The network of an opened checkpoint, built by its format; errors name the file. */
+export function networkOf(cp: Checkpoint, opts: NetworkOptions = {}): BuiltNetwork {
+  try {
+    return formatOf(cp).toNetwork(cp, opts);
+  } catch (e) {
+    throw asFileError(cp.path, e);
   }
 }

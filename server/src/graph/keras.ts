@@ -9,13 +9,13 @@
 // and their outputs count as network inputs.
 import { identity, type Activation } from '../engine/activation';
 import type { Connection, Network, UnitGroup } from '../engine/network';
-import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/checkpoint';
+import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/core/checkpoint';
 import { fieldActivation, forwardKnown, leakyLayer, otherActivationLayer, preluLayer, reluLayer } from '../formats/keras/activations';
 import type { KerasLayer, TensorRef } from '../formats/keras/config';
 import { convOutput, known, padAfter, padBefore, poolOutput, transposedOutput, tuple, type Dim } from '../formats/keras/geometry';
 import { kerasStructureOf, type KerasStructure } from '../formats/keras/structure';
 import { tensorValues, type Tensor } from '../tensor/tensor';
-import type { BuiltNetwork } from './build';
+import type { BuiltNetwork } from '../formats/core/format';
 
 /** How far a group's output has gone down the engine's fixed order. */
 const LINEAR = 0;

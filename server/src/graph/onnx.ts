@@ -6,7 +6,7 @@
 // residual Adds tie groups. Whatever cannot be followed keeps its units visible, with the reason.
 import { identity, other, relu, leakyRelu, type Activation } from '../engine/activation';
 import type { AxisMap, Connection, ConvGeometry, Network, Tie, UnitGroup } from '../engine/network';
-import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/checkpoint';
+import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/core/checkpoint';
 import { attr, attrFloat, attrInt, attrInts, attrString, nodeLabel } from '../formats/onnx/attrs';
 import { isNumber } from '../formats/onnx/dims';
 import { GraphView, type ConstView } from '../formats/onnx/graphView';

@@ -3,12 +3,12 @@
 // a graph model's TF ops are built here.
 import { identity, leakyRelu, other, relu, type Activation } from '../engine/activation';
 import type { Connection, Network, UnitGroup } from '../engine/network';
-import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/checkpoint';
+import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/core/checkpoint';
 import { convOutput, known, padAfter, padBefore, type Dim } from '../formats/keras/geometry';
 import { TFJS_FORMAT, type TfjsGraphNode, type TfjsGraphStructure, type TfjsStructure } from '../formats/tfjs/index';
 import type { Tensor } from '../tensor/tensor';
 import { KERAS_H5_FORMAT } from '../formats/keras/structure';
-import type { BuiltNetwork } from './build';
+import type { BuiltNetwork } from '../formats/core/format';
 import { kerasToNetwork } from './keras';
 
 /** The network of a TF.js checkpoint: layers models through the Keras builder, graph models op by op. */

@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import type { CancellationToken } from 'vscode-languageserver';
 import { float32Base64 } from '../monitor/floatArrays';
 import type { CheckpointCostsParams, CheckpointCostsResult } from '../protocol';
-import type { CheckpointAnalysis } from './analysisTypes';
+import type { CheckpointAnalysis } from '../app/analysis';
 import type { Session } from './session';
 import { analysisOptions } from './settings';
 import { fileUriOf, pathOfUri } from './uris';

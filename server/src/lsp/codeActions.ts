@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { CodeActionKind, type CancellationToken, type CodeAction, type CodeActionParams, type Command, type Diagnostic } from 'vscode-languageserver';
 import { Commands, DIAGNOSTIC_SOURCE, DiagnosticCodes, FIX_ALL_KIND, scopeLabel, type BalanceArgs, type BalanceScope, type CodeActionData, type DiagnosticData } from '../protocol';
 import { num } from './numbers';
-import type { LayerAnalysis } from './analysisTypes';
+import type { LayerAnalysis } from '../app/analysis';
 import { countAbove } from './listing';
 import type { Session } from './session';
 import type { Entry } from './store';

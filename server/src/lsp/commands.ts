@@ -23,6 +23,12 @@ function checkScope(s: unknown): BalanceScope {
   throw invalid(`scope must be {kind: "network"}, {kind: "layer", layer, tied?} or {kind: "unit", layer, index}; got ${JSON.stringify(s)}`);
 }
 
+/**
+ * Quick fixes always check the written file and never keep one that computes something else;
+ * one whose check cannot run (an operator without a forward pass) is kept and says so.
+ */
+const FIX_VERIFICATION = { enabled: true, force: false, requireCheck: false };
+
 async function balanceCommand(session: Session, raw: unknown, token: CancellationToken, attached: WorkDoneProgressReporter): Promise<BalanceResult> {
   const args = raw as Partial<BalanceArgs> | undefined;
   const path = typeof args?.file === 'string' ? pathOfUri(args.file) : undefined;
@@ -40,7 +46,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   let outcome: BalanceOutcome;
   try {
     outcome = await session.actionWorker.run(
-      { type: 'balance', path, options, solve: session.solveSpec(scope, args.method, args.tolerance), inPlace },
+      { type: 'balance', path, options, solve: session.solveSpec(scope, args.method, args.tolerance), output: { kind: inPlace ? 'in-place' : 'beside' }, verify: FIX_VERIFICATION, analyseWritten: true },
       { token: progress.token, onProgress: (p) => progress.report(p.percent, p.message) },
     );
   } catch (e) {
@@ -51,6 +57,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   } finally {
     progress.done();
   }
+  if (outcome.nothingToBalance) throw new ResponseError(ErrorCodes.InvalidRequest, `${path}: no balanceable units, nothing written`);
   if (outcome.cancelled || !outcome.output || !outcome.analysis) return { cancelled: true, file };
   if (outcome.device) session.lastDevice = outcome.device;
   const out = session.store.ensure(outcome.output);
@@ -61,7 +68,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
     session.publish(out);
   }
   const s = outcome.solve!;
-  // ONNX files are checked after writing (onnxruntime runs both files); others before and after.
+  // The written copy was checked before it was moved into place (onnxruntime for ONNX, else the engine).
   const check = outcome.verification ?? outcome.writtenVerification;
   const verified = check ? `outputs agree to ${num(check.maxRelative)} (relative)` : `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`;
   // A notification, not window/showMessageRequest: nothing waits on the user's answer.

@@ -15,7 +15,7 @@ import {
   type Settings,
   type UnitUnbalancedData,
 } from '../protocol';
-import type { LayerAnalysis } from './analysisTypes';
+import type { JobFailure, LayerAnalysis } from '../app/analysis';
 import { countAbove, layerNameRange, layerTolerance, unitLabel, unitLabelRange, unitLine, worstUnit } from './listing';
 import type { Entry } from './store';
 
@@ -43,9 +43,9 @@ function diagnostic(range: Range, severity: DiagnosticSeverity, message: string,
   return d;
 }
 
-/** Messages name the file only where the diagnostic does not already sit on it. */
-function withoutPath(message: string, path: string): string {
-  return message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message;
+/** Messages name the file only where the diagnostic does not already sit on it (a shard or a manifest still is named). */
+function problemOn(f: JobFailure, path: string): string {
+  return f.path === path && f.problem !== undefined ? f.problem : f.message;
 }
 
 /** Units above the tolerance, worst first, at most `cap`. */
@@ -62,7 +62,7 @@ function worstUnits(l: LayerAnalysis, tolerance: number, cap: number): number[] 
 export function diagnosticsOf(e: Entry, s: Settings): EntryDiagnostics {
   if (e.failure && !e.analysis) {
     const code = e.failure.kind === 'unknown-format' ? DiagnosticCodes.unknownFormat : DiagnosticCodes.unreadable;
-    const message = withoutPath(e.failure.message, e.path);
+    const message = problemOn(e.failure, e.path);
     const data: FileProblemData = { code, file: e.fileUri, message };
     return { listing: [], file: [diagnostic(FILE_START, DiagnosticSeverity.Error, message, data)] };
   }

@@ -2,7 +2,7 @@
 // a layer's totals and fixes; the header's file summary.
 import { MarkupKind, type Hover, type HoverParams } from 'vscode-languageserver';
 import { num } from './numbers';
-import { UNIT_STATUSES, type LayerAnalysis, type TensorSlot } from './analysisTypes';
+import { UNIT_STATUSES, type LayerAnalysis, type TensorSlot } from '../app/analysis';
 import { activationText, countAbove, layerNameRange, layerTolerance, placeAt, unitLabel, unitLabelRange } from './listing';
 import type { Session } from './session';
 import { isListingUri } from './uris';

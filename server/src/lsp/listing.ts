@@ -3,7 +3,7 @@
 // diagnostics, hovers and symbols of a large model never render it; the text itself is
 // rendered on request and cached.
 import { num } from './numbers';
-import { UNIT_STATUSES, type CheckpointAnalysis, type LayerAnalysis } from './analysisTypes';
+import { UNIT_STATUSES, type CheckpointAnalysis, type LayerAnalysis } from '../app/analysis';
 import type { Entry } from './store';
 
 /** Header lines before the notes: title, format, network, regularizer, R, balance. */

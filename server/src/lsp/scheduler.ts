@@ -1,7 +1,7 @@
 // Background analysis: a queue of checkpoints, one analysed at a time on the analysis worker.
 // A newer need (settings changed, file removed) abandons the running job by replacing the
 // thread, since its result would be thrown away anyway.
-import type { CheckpointAnalysis } from './analysisTypes';
+import type { CheckpointAnalysis } from '../app/analysis';
 import type { CheckpointStore, Entry } from './store';
 import { JobError, type WorkerClient } from './workers';
 import type { AnalysisOptions } from './workerProtocol';

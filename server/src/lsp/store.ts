@@ -2,7 +2,7 @@
 // new one runs, so the listing stays useful), or why it could not be read; and a version that
 // grows with every change clients can see.
 import type { CheckpointInfo, CheckpointState } from '../protocol';
-import type { CheckpointAnalysis, JobFailure } from './analysisTypes';
+import type { CheckpointAnalysis, JobFailure } from '../app/analysis';
 import { countAbove, layoutOf, type ListingLayout } from './listing';
 import { fileUriOf, listingUriOfPath, pathOfUri } from './uris';
 

@@ -2,7 +2,7 @@
 import { FoldingRangeKind, SymbolKind, type DocumentSymbol, type FoldingRange } from 'vscode-languageserver';
 import { num } from './numbers';
 import { layerNameRange, unitLabel, unitLabelRange, unitLine, unitStatus } from './listing';
-import type { LayerAnalysis } from './analysisTypes';
+import type { LayerAnalysis } from '../app/analysis';
 import type { Session } from './session';
 import { isListingUri } from './uris';
 

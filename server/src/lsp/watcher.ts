@@ -5,7 +5,7 @@
 import type { Dirent } from 'node:fs';
 import { opendir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { FileStamp } from '../formats/checkpoint';
+import type { FileStamp } from '../formats/core/checkpoint';
 import { GlobSet } from './glob';
 
 export interface WatchConfig {

@@ -2,7 +2,7 @@
 // here, off the thread that answers requests. HDF5 (Keras files) loads asynchronously first;
 // jobs posted meanwhile wait in the port's queue.
 import { prepareKeras } from '../formats/keras';
-import { openNetwork } from './jobs/openNetwork';
+import { openNetwork } from '../app/openNetwork';
 import { runWorker } from './workerMain';
 
 void prepareKeras()

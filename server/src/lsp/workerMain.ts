@@ -1,18 +1,21 @@
 // The worker thread's message loop: one job at a time, replies and progress posted back;
 // cancellation is a shared cell the solver polls (a busy thread reads no messages).
 import { parentPort, workerData } from 'node:worker_threads';
-import { ChangedWhileReading } from '../formats/checkpoint';
-import { transferables, type JobFailure } from './analysisTypes';
-import { analyzeFile } from './jobs/analyzeFile';
-import { Workbench, type JobHooks } from './jobs/balanceFile';
-import { UnknownFormatError, type NetworkOpener } from './jobs/openNetwork';
+import { FileError } from '../errors/fileError';
+import { transferables, type JobFailure } from '../app/analysis';
+import { analyzeFile } from '../app/analyse';
+import { Workbench } from '../app/balance';
+import type { NetworkOpener } from '../app/openNetwork';
+import type { JobHooks } from '../app/requests';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './workerProtocol';
 
+/** A job's error as the main thread reports it: file errors keep their path and problem apart. */
 export function failureOf(e: unknown): JobFailure {
-  const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof UnknownFormatError) return { kind: 'unknown-format', message };
-  if (e instanceof ChangedWhileReading) return { kind: 'changed', message };
-  return { kind: 'unreadable', message };
+  if (e instanceof FileError) {
+    const kind = e.kind === 'unknown-format' || e.kind === 'changed' ? e.kind : 'unreadable';
+    return { kind, message: e.message, path: e.path, problem: e.problem };
+  }
+  return { kind: 'unreadable', message: e instanceof Error ? e.message : String(e) };
 }
 
 /** A network kept for a fix is dropped after this long without jobs: a large model holds hundreds of MB. */

@@ -1,13 +1,8 @@
 // Messages between the server's main thread and its worker threads.
-import type { BalanceScope, DeviceSetting, FunctionCheck } from '../protocol';
-import type { CheckpointAnalysis, JobFailure } from './analysisTypes';
+import type { AnalysisOptions, BalanceOutcome, BalanceRequest, JobProgress, Prediction, PredictRequest } from '../app/requests';
+import type { CheckpointAnalysis, JobFailure } from '../app/analysis';
 
-/** What changes the analysis itself (not only how it is shown). */
-export interface AnalysisOptions {
-  p: number;
-  /** Activation for hidden layers the file leaves open; empty: none assumed. */
-  activation: string;
-}
+export type { AnalysisOptions, BalanceOutcome, ComputeSpec, JobProgress, Prediction, SolveSpec } from '../app/requests';
 
 export interface AnalyzeJob {
   type: 'analyze';
@@ -15,69 +10,17 @@ export interface AnalyzeJob {
   options: AnalysisOptions;
 }
 
-export interface ComputeSpec {
-  device: DeviceSetting;
-  /** Interpreter for the torch backend; empty: python3. */
-  python: string;
-}
-
-export interface SolveSpec {
-  scope: BalanceScope;
-  method?: string;
-  tolerance: number;
-  /** Where the solve and the scaling run; the CPU when absent. */
-  compute?: ComputeSpec;
-}
-
-export interface PredictJob {
+export interface PredictJob extends PredictRequest {
   type: 'predict';
-  path: string;
-  options: AnalysisOptions;
-  solve: SolveSpec;
 }
 
-export interface BalanceJob {
+export interface BalanceJob extends BalanceRequest {
   type: 'balance';
-  path: string;
-  options: AnalysisOptions;
-  solve: SolveSpec;
-  inPlace: boolean;
 }
 
 export type Job = AnalyzeJob | PredictJob | BalanceJob;
 
-export interface Prediction {
-  RBefore: number;
-  RAfter: number;
-  deltaR: number;
-  maxRelativeDeficitAfter: number;
-  iterations: number;
-  converged: boolean;
-  method: string;
-}
-
-export interface BalanceOutcome {
-  cancelled: boolean;
-  output?: string;
-  written?: string[];
-  solve?: Prediction & { maxRelativeDeficitBefore: number };
-  verification?: FunctionCheck;
-  writtenVerification?: FunctionCheck;
-  /** Why the forward-pass check could not run, when it could not. */
-  verificationSkipped?: string;
-  /** The written checkpoint, analysed afresh. */
-  analysis?: CheckpointAnalysis;
-  /** Where the solve ran (cpu, cuda:0, mps). */
-  device?: string;
-}
-
 export type ResultOf<J extends Job> = J extends AnalyzeJob ? CheckpointAnalysis : J extends PredictJob ? Prediction : BalanceOutcome;
-
-export interface JobProgress {
-  /** 0..100 over the whole job. */
-  percent: number;
-  message: string;
-}
 
 export interface WorkerRequest {
   id: number;

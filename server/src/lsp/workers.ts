@@ -3,7 +3,7 @@
 // must not take the server with it).
 import { Worker } from 'node:worker_threads';
 import type { CancellationToken } from 'vscode-languageserver';
-import type { JobFailure } from './analysisTypes';
+import type { JobFailure } from '../app/analysis';
 import type { Job, JobProgress, ResultOf, WorkerInit, WorkerReply, WorkerRequest } from './workerProtocol';
 
 export class JobError extends Error {

@@ -3,7 +3,7 @@
 // and out. h5wasm reports no dataset file offsets, so values are read through the library and
 // written back with it (in a copy of the file).
 import type { File as H5File, Group as H5Group, Metadata } from 'h5wasm';
-import type { StoredDType } from '../checkpoint';
+import type { StoredDType } from '../core/checkpoint';
 
 type H5Api = typeof import('h5wasm').default;
 type H5Module = Awaited<H5Api['ready']>;

@@ -1,10 +1,11 @@
 // The two Keras formats. Both need h5wasm loaded first: `await prepareKeras()` once at start-up;
 // afterwards open and write are synchronous like every other format's.
-import type { ModelFormat } from '../registry';
+import type { ModelFormat } from '../core/format';
 import { openKerasH5, writeKerasH5 } from './keras2';
 import { openKerasZip, writeKerasZip } from './keras3';
 import { KERAS_H5_FORMAT, KERAS_ZIP_FORMAT } from './structure';
 import { firstZipEntryName } from '../zip';
+import { kerasToNetwork } from '../../graph/keras';
 
 export { prepareKeras, kerasReady } from './hdf5';
 export { KERAS_H5_FORMAT, KERAS_ZIP_FORMAT, isKerasCheckpoint, kerasStructureOf, type KerasStructure, type KerasWeight } from './structure';
@@ -27,7 +28,9 @@ export const kerasH5Format: ModelFormat = {
   description: 'Keras 2 HDF5 model (.h5)',
   extensions: ['h5', 'hdf5'],
   sniff: (head) => isHdf5(head),
+  statesGraph: true,
   open: openKerasH5,
+  toNetwork: (cp) => kerasToNetwork(cp),
   write: writeKerasH5,
 };
 
@@ -39,6 +42,8 @@ export const kerasZipFormat: ModelFormat = {
     const first = firstZipEntryName(head);
     return first !== undefined && (KERAS_ENTRIES.has(first) || (path.toLowerCase().endsWith('.keras') && !first.endsWith('.npy')));
   },
+  statesGraph: true,
   open: openKerasZip,
+  toNetwork: (cp) => kerasToNetwork(cp),
   write: writeKerasZip,
 };

@@ -3,19 +3,17 @@
 // by the `layer_names` and `weight_names` attributes. Optimizer state is ignored.
 import type { File as H5File } from 'h5wasm';
 import type { Tensor } from '../../tensor/tensor';
-import { assertUnchanged, stampOf, type Checkpoint } from '../checkpoint';
-import { writePatchedCopy } from '../patch';
-import type { WriteOptions } from '../registry';
+import { assertUnchanged, stampOf, type Checkpoint } from '../core/checkpoint';
+import { writePatchedCopy } from '../core/patch';
+import type { WriteOptions } from '../core/format';
 import { parseModelConfig } from './config';
 import { closeHdf5, groupAt, listAttribute, openHdf5, stringAttribute } from './hdf5';
 import { KERAS_H5_FORMAT, type KerasStructure } from './structure';
 import { readLayerWeights, type LayerDatasets } from './weights';
 import { roleFromWeightName, variableRoles } from './variables';
 import { plannedWrites, verifyDatasets, writeDatasets } from './writeBack';
+import { fail } from '../../errors/fileError';
 
-function fail(path: string, what: string): never {
-  throw new Error(`${path}: ${what}`);
-}
 
 function modelConfig(path: string, f: H5File): unknown {
   const text = stringAttribute(f, 'model_config')?.[0];

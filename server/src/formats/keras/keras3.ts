@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { File as H5File } from 'h5wasm';
 import type { Tensor } from '../../tensor/tensor';
-import { assertUnchanged, stampOf, type Checkpoint } from '../checkpoint';
-import type { WriteOptions } from '../registry';
+import { assertUnchanged, stampOf, type Checkpoint } from '../core/checkpoint';
+import type { WriteOptions } from '../core/format';
 import { parseModelConfig, type KerasLayer, type KerasModel } from './config';
 import { closeHdf5, groupAt, openHdf5 } from './hdf5';
 import { KERAS_ZIP_FORMAT, type KerasStructure } from './structure';
@@ -16,14 +16,12 @@ import { variableRoles, snakeCase } from './variables';
 import { readLayerWeights, type LayerDatasets } from './weights';
 import { plannedWrites, verifyDatasets, writeDatasets } from './writeBack';
 import { readZipEntry, readZipFileDirectory, writeZipFile, type ZipDirectory, type ZipEntry, type ZipItem } from '../zip';
+import { fail } from '../../errors/fileError';
 
 const CONFIG = 'config.json';
 const METADATA = 'metadata.json';
 const WEIGHTS = 'model.weights.h5';
 
-function fail(path: string, what: string): never {
-  throw new Error(`${path}: ${what}`);
-}
 
 function jsonEntry(path: string, dir: ZipDirectory, name: string): unknown {
   const e = dir.byName.get(name);

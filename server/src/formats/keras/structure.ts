@@ -1,6 +1,6 @@
 // What the Keras readers leave in Checkpoint.structure: the normalized model config and, for
 // every weight, the layer and role it belongs to and the HDF5 dataset that holds it.
-import type { Checkpoint } from '../checkpoint';
+import type { Checkpoint } from '../core/checkpoint';
 import type { KerasModel } from './config';
 
 export const KERAS_H5_FORMAT = 'keras-h5';

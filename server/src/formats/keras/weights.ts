@@ -1,7 +1,7 @@
 // Reading a Keras model's weights out of an open HDF5 file into checkpoint entries (values
 // decoded: h5wasm gives no byte offsets), and checking them against what the config needs.
 import type { File as H5File } from 'h5wasm';
-import { isFloatDType, typedFromBytes, type TensorEntry } from '../checkpoint';
+import { isFloatDType, typedFromBytes, type TensorEntry } from '../core/checkpoint';
 import type { KerasLayer } from './config';
 import { datasetInfo, readDatasetBytes } from './hdf5';
 import type { KerasWeight } from './structure';

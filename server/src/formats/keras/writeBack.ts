@@ -2,7 +2,7 @@
 // h5wasm, then reading them back to prove they landed. HDF5 rewrites a contiguous dataset's
 // bytes in place, so every other byte of the copy stays as it was.
 import type { Tensor } from '../../tensor/tensor';
-import { bytesOf, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { bytesOf, type Checkpoint, type TensorEntry } from '../core/checkpoint';
 import { closeHdf5, datasetInfo, openHdf5, readDatasetBytes, writeDatasetBytes } from './hdf5';
 import { kerasStructureOf } from './structure';
 

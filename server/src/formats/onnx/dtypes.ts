@@ -1,5 +1,5 @@
 // ONNX TensorProto.DataType codes and what the checkpoint layer calls them.
-import type { StoredDType } from '../checkpoint';
+import type { StoredDType } from '../core/checkpoint';
 
 interface OnnxType {
   name: string;

@@ -1,7 +1,9 @@
 // The ONNX ModelFormat: sniffed from the first protobuf fields, not from the file name.
-import type { ModelFormat } from '../registry';
+import type { ModelFormat } from '../core/format';
 import { ONNX_FORMAT_ID, openOnnx } from './reader';
 import { writeOnnx } from './writer';
+import { onnxToNetwork } from '../../graph/onnx';
+import { verifyWrittenOnnx } from './verify';
 
 /** ModelProto fields and their wire types (1 ir_version … 7 graph, 8 opset_import, …). */
 const MODEL_FIELDS: Record<number, number> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2 };
@@ -63,6 +65,9 @@ export const onnxFormat: ModelFormat = {
   description: 'ONNX model (.onnx)',
   extensions: ['onnx'],
   sniff: (head) => looksLikeOnnx(head),
+  statesGraph: true,
   open: (path) => openOnnx(path),
+  toNetwork: (cp) => onnxToNetwork(cp),
   write: writeOnnx,
+  verifyWritten: verifyWrittenOnnx,
 };

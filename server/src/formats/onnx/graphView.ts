@@ -1,7 +1,7 @@
 // One ONNX graph seen as data flow: who produces and who consumes each value, which values are
 // constants (and which stored tensors they are views of), and small constant values such as
 // shapes and axes. The graph builder asks these questions; this module knows the ONNX rules.
-import type { TensorEntry } from '../checkpoint';
+import type { TensorEntry } from '../core/checkpoint';
 import { num, type Dim } from './dims';
 import { onnxType } from './dtypes';
 import { outerNames, topologicalOrder } from './graphOrder';

@@ -1,10 +1,11 @@
 // Opening an ONNX model: parse the structure, check the graphs, and list every tensor (initializers,
 // Constant values, tensor attributes, in subgraphs too) as a lazily read checkpoint entry.
-import { stampOf, type Checkpoint, type FileStamp, type TensorEntry } from '../checkpoint';
+import { stampOf, type Checkpoint, type FileStamp, type TensorEntry } from '../core/checkpoint';
 import { topologicalOrder } from './graphOrder';
 import { parseModel, type GraphRecord, type ModelRecord, type TensorRecord } from './proto';
 import { entryOf } from './tensors';
 import { ByteSource, type SourceOptions } from './wire';
+import { asFileError } from '../../errors/fileError';
 
 export const ONNX_FORMAT_ID = 'onnx';
 
@@ -81,8 +82,7 @@ export function openOnnx(path: string, opts: SourceOptions = {}): Checkpoint {
     const structure: OnnxStructure = { kind: 'onnx', model, records, entries };
     return { path, format: ONNX_FORMAT_ID, tensors, files: [...files.values()], warnings, structure };
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+    throw asFileError(path, e);
   } finally {
     src.close();
   }

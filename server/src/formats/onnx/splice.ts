@@ -2,8 +2,8 @@
 // inside a tensor changes the length of the tensor, of the node or graph holding it, and so on up:
 // each enclosing prefix is re-encoded (which may itself change size) before the file is copied.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { Patch } from '../patch';
-import { writeAll } from '../patch';
+import type { Patch } from '../core/patch';
+import { writeAll } from '../core/patch';
 import type { Frame } from './proto';
 import { encodeVarint } from './wire';
 

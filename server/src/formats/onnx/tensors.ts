@@ -2,12 +2,13 @@
 // encoding, checked against the file (sizes, bounds, external files) before anything trusts them.
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize, resolve } from 'node:path';
-import { isFloatDType, readRange, type TensorEntry } from '../checkpoint';
+import { isFloatDType, readRange, type TensorEntry } from '../core/checkpoint';
 import type { DType } from '../../tensor/dtype';
 import { bfloat16ToNumber, float16ToNumber } from '../../tensor/dtype';
 import { onnxType, typedFieldOf, ONNX_BFLOAT16, ONNX_FLOAT16 } from './dtypes';
 import { readSegments, type ModelRecord, type TensorRecord } from './proto';
 import { ByteSource } from './wire';
+import { fail } from '../../errors/fileError';
 
 /** float_data/double_data split over several fields or unpacked: decoded by the reader. */
 export const ENC_TYPED_FLOATS = 'onnx-typed-floats';
@@ -27,9 +28,6 @@ export interface ExternalRef {
   length: number;
 }
 
-function fail(path: string, what: string): never {
-  throw new Error(`${path}: ${what}`);
-}
 
 export function elementCount(path: string, t: TensorRecord, label: string): number {
   let n = 1;

@@ -5,18 +5,16 @@
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
-import { assertUnchanged, bytesOf, entryBytesEqual, type Checkpoint, type TensorEntry } from '../checkpoint';
-import { temporaryPathFor, writePatchedCopy, type Patch } from '../patch';
-import type { WriteOptions } from '../registry';
+import { assertUnchanged, bytesOf, entryBytesEqual, type Checkpoint, type TensorEntry } from '../core/checkpoint';
+import { temporaryPathFor, writePatchedCopy, type Patch } from '../core/patch';
+import type { WriteOptions } from '../core/format';
 import { openOnnx, onnxStructure } from './reader';
 import { readSegments, type TensorRecord } from './proto';
 import { allSameLength, asPatches, copyWithEdits, withLengthFixes, type Edit } from './splice';
 import { ENC_INT32_HALF, ENC_TYPED_FLOATS } from './tensors';
 import { ByteSource, encodeVarint } from './wire';
+import { asFileError, fail } from '../../errors/fileError';
 
-function fail(path: string, what: string): never {
-  throw new Error(`${path}: ${what}`);
-}
 
 function checkReplacement(cp: Checkpoint, entry: TensorEntry | undefined, name: string, t: Tensor): TensorEntry {
   if (!entry) fail(cp.path, `cannot write tensor ${name}: the model has no tensor of that name`);
@@ -137,8 +135,7 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
     }
   } catch (e) {
     for (const f of written) rmSync(f, { force: true });
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith(target) || msg.startsWith(cp.path) ? msg : `${target}: ${msg}`);
+    throw asFileError(target, e);
   }
   return [target, ...written];
 }

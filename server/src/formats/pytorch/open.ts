@@ -2,9 +2,9 @@
 // sniffing, the stat-before/stat-after guard against files that change while read, and
 // turning every failure into one Error that names the file.
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { ChangedWhileReading, stampOf, type Checkpoint, type FileStamp } from '../checkpoint';
+import { ChangedWhileReading, stampOf, type Checkpoint, type FileStamp } from '../core/checkpoint';
 import { firstZipEntryName, readAt } from '../zip';
-import { asFileError, fail } from './errors';
+import { asFileError, fail } from '../../errors/fileError';
 import { isLegacyMagic, readLegacyCheckpoint } from './legacyCheckpoint';
 import { unpickle } from './pickle';
 import { BufferSource } from './source';
@@ -77,17 +77,17 @@ export function openPytorch(path: string, hooks: OpenHooks = {}): Checkpoint {
     const fd = openSync(path, 'r');
     try {
       const size = fstatSync(fd).size;
-      if (size !== before.size) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+      if (size !== before.size) throw new ChangedWhileReading(path);
       contents = read(path, fd, size);
     } finally {
       closeSync(fd);
     }
     hooks.afterParse?.();
   } catch (e) {
-    if (!sameStampNow(path, before)) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+    if (!sameStampNow(path, before)) throw new ChangedWhileReading(path);
     throw asFileError(path, e);
   }
-  if (!sameStampNow(path, before)) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+  if (!sameStampNow(path, before)) throw new ChangedWhileReading(path);
   if (contents.tensors.length === 0) {
     if (!isCheckpointShaped(contents)) noTensors(path, contents);
     contents.warnings.push(`the checkpoint holds no tensors (its pickle is ${contents.rootDescription})`);

@@ -1,7 +1,7 @@
 // From pickled tensor descriptors (storage + offset + size + stride) to TensorEntries:
 // byte ranges in the file when the view is contiguous, with the checks that keep a
 // damaged or hostile pickle from pointing outside its storage.
-import { STORED_BYTES, isFloatDType, typedFromBytes, type TensorEntry } from '../checkpoint';
+import { STORED_BYTES, isFloatDType, typedFromBytes, type TensorEntry } from '../core/checkpoint';
 import type { StorageRef } from './torchGlobals';
 import type { NamedTensor } from './walk';
 

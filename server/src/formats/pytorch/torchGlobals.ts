@@ -1,7 +1,7 @@
 // The allowlist: the few torch/collections globals whose meaning we rebuild in JS (tensor
 // and storage descriptors, ordered dicts, sizes). Everything else a pickle names becomes an
 // inert PyGlobal, and is remembered so the reader can report it.
-import type { StoredDType } from '../checkpoint';
+import type { StoredDType } from '../core/checkpoint';
 import type { UnpickleHooks } from './pickle';
 import { PyDict, PyFunction, PyGlobal, PyObject, PySet, describe, isTuple, tuple } from './values';
 

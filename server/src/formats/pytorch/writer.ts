@@ -3,14 +3,14 @@
 // (central directory, data descriptor, and the local header when it carries one), since
 // unzip and Python's zipfile reject stale CRCs; then re-read the copy before renaming it.
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { assertUnchanged, readRange, type Checkpoint } from '../checkpoint';
-import { writePatchedCopy } from '../patch';
-import type { WriteOptions } from '../registry';
+import { assertUnchanged, readRange, type Checkpoint } from '../core/checkpoint';
+import { writePatchedCopy } from '../core/patch';
+import type { WriteOptions } from '../core/format';
 import { SIG_LOCAL, checkCrcs, readZipDirectory, rewriteCrcs, type ZipEntry } from '../zip';
 import type { Tensor } from '../../tensor/tensor';
-import { asFileError } from './errors';
+import { asFileError } from '../../errors/fileError';
 import { openPytorch } from './open';
-import { tensorPatches, type TensorPatch } from './patches';
+import { tensorPatches, type TensorPatch } from '../core/tensorPatches';
 
 function isZipFile(path: string): boolean {
   return readRange(path, 0, 4).readUInt32LE(0) === SIG_LOCAL;

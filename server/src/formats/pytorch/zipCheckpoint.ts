@@ -1,7 +1,7 @@
 // PyTorch's zip format (torch.save since 1.6, and TorchScript's torch.jit.save): one
 // top-level folder holding data.pkl, whose persistent ids name storages stored as
 // data/<key>; TorchScript adds constants.pkl (storages under constants/) and code/.
-import type { TensorEntry } from '../checkpoint';
+import type { TensorEntry } from '../core/checkpoint';
 import { readAt, readEntry, readZipDirectory, type ZipDirectory, type ZipEntry } from '../zip';
 import { unpickle } from './pickle';
 import { BufferSource } from './source';

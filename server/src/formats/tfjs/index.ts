@@ -1,7 +1,8 @@
 // TensorFlow.js models (model.json + shards, or both wrapped in JavaScript modules).
-import type { ModelFormat } from '../registry';
+import type { ModelFormat } from '../core/format';
 import { openTfjs, sniffTfjs, TFJS_FORMAT } from './read';
 import { writeTfjs } from './write';
+import { tfjsToNetwork } from '../../graph/tfjs';
 
 export { openTfjs, sniffTfjs, tfjsInfoOf, TFJS_FORMAT, type TfjsGraphNode, type TfjsGraphStructure, type TfjsInfo, type TfjsLayersStructure, type TfjsStructure } from './read';
 export { shardCopyPath, writeTfjs } from './write';
@@ -12,7 +13,9 @@ export const tfjsFormat: ModelFormat = {
   // Not 'js': workspace scans would sniff every script of a JavaScript project. A model
   // wrapped in a script is still read when named directly (or included by a setting).
   extensions: ['json'],
+  statesGraph: true,
   sniff: sniffTfjs,
   open: openTfjs,
+  toNetwork: (cp) => tfjsToNetwork(cp),
   write: writeTfjs,
 };

@@ -8,11 +8,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { float16Table } from '../../tensor/dtype';
 import { numel } from '../../tensor/tensor';
-import { assertUnchanged, ChangedWhileReading, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../checkpoint';
+import { assertUnchanged, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../core/checkpoint';
 import { parseModelConfig } from '../keras/config';
 import type { KerasStructure, KerasWeight } from '../keras/structure';
 import { variableRoles } from '../keras/variables';
 import { findObjectWithKey, largestBase64String, LiteralError } from './jsLiteral';
+import { asFileError } from '../../errors/fileError';
 
 export const TFJS_FORMAT = 'tfjs';
 
@@ -321,8 +322,7 @@ export function openTfjs(path: string): Checkpoint {
     assertUnchanged(cp);
     return cp;
   } catch (e) {
-    if (!(e instanceof Error) || e instanceof ChangedWhileReading) throw e;
-    throw new Error(e.message.startsWith(path) ? e.message : `${path}: ${e.message}`);
+    throw asFileError(path, e);
   }
 }
 

@@ -7,15 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
-import { assertUnchanged, bytesOf, readRange, type Checkpoint } from '../checkpoint';
-import { writePatchedCopy, type Patch } from '../patch';
-import type { WriteOptions } from '../registry';
-import { writeFileSafely } from '../safeWrite';
+import { assertUnchanged, bytesOf, readRange, type Checkpoint } from '../core/checkpoint';
+import { writePatchedCopy, type Patch } from '../core/patch';
+import type { WriteOptions } from '../core/format';
+import { writeFileSafely } from '../core/safeWrite';
 import { openTfjs, tfjsInfoOf } from './read';
+import { fail } from '../../errors/fileError';
 
-function fail(path: string, what: string): never {
-  throw new Error(`${path}: ${what}`);
-}
 
 /** `<dir>/<target stem>.<shard file name>` — the copy of a shard that belongs to `target`. */
 export function shardCopyPath(target: string, shardFile: string): string {

@@ -2,7 +2,7 @@
 // in the data descriptor after the data when it has one, and in the local header unless the
 // descriptor carries it; unzip and Python's zipfile reject a stale copy in any of them.
 import { crc32 } from 'node:zlib';
-import { writeAll } from '../safeWrite';
+import { writeAll } from '../core/safeWrite';
 import type { ZipEntry } from './directory';
 import { FLAG_DESCRIPTOR, SIG_DESCRIPTOR } from './format';
 import { readAt, readFully } from './readAt';

@@ -6,6 +6,7 @@ import { crcOfRange } from './crc';
 import { readZipDirectory, type ZipDirectory, type ZipEntry } from './directory';
 import { readEntry } from './entries';
 import { STORED } from './format';
+import { asFileError } from '../../errors/fileError';
 
 function withFile<T>(path: string, body: (fd: number, size: number) => T): T {
   try {
@@ -16,9 +17,7 @@ function withFile<T>(path: string, body: (fd: number, size: number) => T): T {
       closeSync(fd);
     }
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (message.startsWith(`${path}: `)) throw e;
-    throw new Error(`${path}: ${message}`, { cause: e });
+    throw asFileError(path, e);
   }
 }
 

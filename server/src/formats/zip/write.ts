@@ -3,7 +3,7 @@
 // large archive never holds more than one changed entry.
 import { closeSync, openSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { replaceByWriting, writeAll } from '../safeWrite';
+import { replaceByWriting, writeAll } from '../core/safeWrite';
 import type { ZipDirectory, ZipEntry } from './directory';
 import { verifyZip } from './file';
 import {

@@ -1,13 +1,14 @@
 // The JSON network description: groups, tensors with inline values, connections and ties —
 // the engine's Network written out. Small hand-written or generated examples use it.
-import { bipu, identity, leakyRelu, other, prelu, relu, type Activation } from '../engine/activation';
-import type { Connection, Network, Tie, UnitGroup } from '../engine/network';
-import type { DType } from '../tensor/dtype';
-import { makeTensor, numel, tensorValues, type Tensor } from '../tensor/tensor';
+import { bipu, identity, leakyRelu, other, prelu, relu, type Activation } from '../../engine/activation';
+import type { Connection, Network, Tie, UnitGroup } from '../../engine/network';
+import type { DType } from '../../tensor/dtype';
+import { makeTensor, numel, tensorValues, type Tensor } from '../../tensor/tensor';
 import { readFileSync } from 'node:fs';
-import { stampOf, type Checkpoint } from './checkpoint';
-import type { ModelFormat } from './registry';
-import { writeFileSafely } from './safeWrite';
+import { stampOf, type Checkpoint } from '../core/checkpoint';
+import type { ModelFormat } from '../core/format';
+import { writeFileSafely } from '../core/safeWrite';
+import { fail } from '../../errors/fileError';
 
 export const NETWORK_JSON_FORMAT = 'synbal-network';
 
@@ -55,9 +56,6 @@ export function parseActivation(spec: string | Activation): Activation {
   }
 }
 
-function fail(file: string, what: string): never {
-  throw new Error(`${file}: ${what}`);
-}
 
 export function isNetworkJson(text: string): boolean {
   return /^\s*\{/.test(text) && text.includes(`"${NETWORK_JSON_FORMAT}"`);
@@ -122,7 +120,9 @@ export const networkJsonFormat: ModelFormat = {
   id: NETWORK_JSON_FORMAT,
   description: 'Synaptic Balance network description (JSON)',
   extensions: ['json'],
+  statesGraph: true,
   sniff: (head) => isNetworkJson(head.toString('utf8')),
+  toNetwork: (cp) => ({ network: cp.network!, notes: [] }),
   open(path): Checkpoint {
     const network = parseNetworkJson(readFileSync(path, 'utf8'), path);
     // The tensors live inline in the JSON: entries carry their decoded values.

@@ -2,18 +2,12 @@
 // indices, fcN / linearN / layers.N chains, and transformer FFN blocks (fc1 → act → fc2 inside a
 // residual). Shapes must agree for layers to be chained. Activations are never guessed: a
 // module list from a pickled nn.Module may state them; otherwise they stay unknown.
-import { isFloatDType, type Checkpoint, type TensorEntry } from '../formats/checkpoint';
+import { isFloatDType, type Checkpoint, type TensorEntry } from '../core/checkpoint';
 import type { LayerSpec, Topology } from './layerSpec';
+import type { ModuleHint } from '../core/format';
 
 /** A module seen in a pickled nn.Module, in registration order (forward order, usually). */
-export interface ModuleHint {
-  /** Dotted path, e.g. "fc1" or "features.3". */
-  path: string;
-  /** Class name as pickled, e.g. "torch.nn.modules.activation.ReLU". */
-  className: string;
-  /** Numeric attributes that matter (negative_slope, inplace…). */
-  attrs?: Record<string, number>;
-}
+export type { ModuleHint } from '../core/format';
 
 interface Module {
   prefix: string;

@@ -1,9 +1,10 @@
-// Opening a model file as the engine's network: the reader its bytes call for, then the graph
-// builder; read again when the file changed while it was read (a training run saving it).
+// Opening a model file as the engine's network: the reader its bytes call for, then that
+// format's network builder; read again when the file changed while it was read (a training run
+// saving it).
 import type { Network } from '../engine/network';
-import { assertUnchanged, ChangedWhileReading, type Checkpoint } from '../formats/checkpoint';
-import { openModel, type ModelFormat } from '../formats/registry';
-import { buildNetwork } from './build';
+import { ChangedWhileReading } from '../errors/fileError';
+import { assertUnchanged, type Checkpoint } from '../formats/core/checkpoint';
+import { networkOf, openModel, type ModelFormat } from '../formats/registry';
 
 export interface OpenedNetwork {
   format: ModelFormat;
@@ -20,12 +21,15 @@ export interface OpenOptions {
   attempts?: number;
 }
 
+/** How a use case opens files; tests and benchmarks substitute their own. */
+export type NetworkOpener = (path: string, activation: string) => OpenedNetwork;
+
 export function openNetworkFile(path: string, opts: OpenOptions = {}): OpenedNetwork {
   const attempts = opts.attempts ?? 1;
   for (let attempt = 1; ; attempt++) {
     try {
       const { format, checkpoint } = openModel(path);
-      const built = buildNetwork(checkpoint, { defaultActivation: opts.activation || undefined });
+      const built = networkOf(checkpoint, { defaultActivation: opts.activation || undefined });
       // The weights are read after the header: a file rewritten in between is read again.
       assertUnchanged(checkpoint);
       return { format, checkpoint, network: built.network, notes: [...checkpoint.warnings, ...built.notes] };
@@ -35,3 +39,6 @@ export function openNetworkFile(path: string, opts: OpenOptions = {}): OpenedNet
     }
   }
 }
+
+/** The opener of the language server's worker: one try per job (its scheduler retries once a file settles). */
+export const openNetwork: NetworkOpener = (path, activation) => openNetworkFile(path, { activation });

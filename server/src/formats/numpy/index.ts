@@ -5,11 +5,13 @@
 // Fortran-order and deflated data are decoded here and encoded back the same way on writing.
 import { basename } from 'node:path';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import type { Tensor } from '../tensor/tensor';
-import { assertUnchanged, bytesOf, isFloatDType, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from './checkpoint';
-import { writePatchedCopy } from './patch';
-import type { ModelFormat, WriteOptions } from './registry';
-import { STORED, firstZipEntryName, readZipEntry, readZipFileDirectory, writeZipFile, type ZipEntry, type ZipItem } from './zip';
+import type { Tensor } from '../../tensor/tensor';
+import { assertUnchanged, bytesOf, isFloatDType, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../core/checkpoint';
+import { writePatchedCopy } from '../core/patch';
+import type { ModelFormat, WriteOptions } from '../core/format';
+import { STORED, firstZipEntryName, readZipEntry, readZipFileDirectory, writeZipFile, type ZipEntry, type ZipItem } from '../zip';
+import { stateDictToNetwork } from '../stateDict/build';
+import { fail } from '../../errors/fileError';
 
 export const NPY_FORMAT = 'npy';
 export const NPZ_FORMAT = 'npz';
@@ -31,9 +33,6 @@ export interface NpyHeader {
   byteLength: number;
 }
 
-function fail(where: string, what: string): never {
-  throw new Error(`${where}: ${what}`);
-}
 
 // ------------------------------------------------------------------ the header's Python literal
 
@@ -356,7 +355,9 @@ export const npyFormat: ModelFormat = {
   description: 'NumPy array (.npy)',
   extensions: ['npy'],
   sniff: (head) => head.length >= 6 && head.subarray(0, 6).equals(MAGIC),
+  statesGraph: false,
   open: openNpy,
+  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
   write: writeNpy,
 };
 
@@ -368,6 +369,8 @@ export const npzFormat: ModelFormat = {
     const first = firstZipEntryName(head);
     return first !== undefined && (first.endsWith('.npy') || path.toLowerCase().endsWith('.npz'));
   },
+  statesGraph: false,
   open: openNpz,
+  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
   write: writeNpz,
 };

@@ -1,9 +1,10 @@
 // A layer-by-layer description of a network over a checkpoint's named tensors: what a
 // sidecar manifest states, or what naming conventions propose; and the Network it makes.
-import { parseActivation } from '../formats/networkJson';
-import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../formats/checkpoint';
-import type { Connection, Network, UnitGroup } from '../engine/network';
-import type { Tensor } from '../tensor/tensor';
+import { parseActivation } from '../networkJson';
+import { isFloatDType, loadTensor, type Checkpoint, type TensorEntry } from '../core/checkpoint';
+import type { Connection, Network, UnitGroup } from '../../engine/network';
+import { fail } from '../../errors/fileError';
+import type { Tensor } from '../../tensor/tensor';
 
 export interface BatchNormSpec {
   weight?: string;
@@ -75,7 +76,7 @@ function featureCounts(spec: LayerSpec, shape: readonly number[]): { out: number
 export const UNCONFIRMED = 'layer order guessed from tensor names: confirm it in a manifest';
 
 export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: TopologyOptions = {}): Network {
-  if (topo.layers.length === 0) throw new Error(`${topo.source}: no layers`);
+  if (topo.layers.length === 0) fail(topo.source, `no layers`);
   const tensors = new Map<string, Tensor>();
   const load = (key: string, layer: string): Tensor => {
     let t = tensors.get(key);
@@ -87,7 +88,7 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
   };
   const names = new Set<string>();
   for (const l of topo.layers) {
-    if (names.has(l.name) || l.name === 'input') throw new Error(`${topo.source}: layer name "${l.name}" is used twice or reserved`);
+    if (names.has(l.name) || l.name === 'input') fail(topo.source, `layer name "${l.name}" is used twice or reserved`);
     names.add(l.name);
   }
   const consumed = new Set<string>();
@@ -113,7 +114,7 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
       if (!spatial.has(src)) spatial.set(src, topo.inputSpatial);
     }
     const from = size.get(src);
-    if (!from) throw new Error(`${topo.source}: layer ${l.name} reads "${src}", which is not an earlier layer`);
+    if (!from) fail(topo.source, `layer ${l.name} reads "${src}", which is not an earlier layer`);
     const convOut = l.kind === 'conv' ? convOutput(spatial.get(src), w.shape, l) : undefined;
     const pooled = convOut && l.pool ? poolOutput(convOut, l.pool) : convOut;
     spatial.set(l.name, pooled);
@@ -145,7 +146,7 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
     } else {
       // A linear layer after a conv reads its flattened feature maps: each channel spans
       // fin / channels consecutive inputs (channel-major, PyTorch) or every channels-th (Keras).
-      if (fin % from.units !== 0) throw new Error(`${topo.source}: layer ${l.name} takes ${fin} inputs, which ${src} (${from.units} units) cannot provide`);
+      if (fin % from.units !== 0) fail(topo.source, `layer ${l.name} takes ${fin} inputs, which ${src} (${from.units} units) cannot provide`);
       const per = fin / from.units;
       connections.push({ tensor: l.weight, kind: 'dense', from: src, to: l.name, target: { axis: tAxis }, source: { axis: sAxis, inner: per > 1 && !inOut ? per : 1 } });
     }
@@ -163,7 +164,7 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
     }
     if (l.residualFrom) {
       const r = size.get(l.residualFrom);
-      if (!r || r.units !== out) throw new Error(`${topo.source}: layer ${l.name} adds "${l.residualFrom}", which is not an earlier layer of ${out} units`);
+      if (!r || r.units !== out) fail(topo.source, `layer ${l.name} adds "${l.residualFrom}", which is not an earlier layer of ${out} units`);
       connections.push({ kind: 'skip', from: l.residualFrom, to: l.name, target: { axis: 0 } });
     }
   });

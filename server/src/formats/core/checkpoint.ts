@@ -1,10 +1,13 @@
 // What every format reader produces: named tensors as byte ranges in files (read lazily),
 // plus whatever structure the format has (an ONNX graph, a pickled module tree).
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import type { Network } from '../engine/network';
-import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../tensor/dtype';
-import { numel, type Tensor } from '../tensor/tensor';
-import { readParallel } from '../engine/parallel';
+import type { Network } from '../../engine/network';
+import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../../tensor/dtype';
+import { numel, type Tensor } from '../../tensor/tensor';
+import { ChangedWhileReading } from '../../errors/fileError';
+
+export { ChangedWhileReading };
+import { readParallel } from '../../engine/parallel';
 
 /** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
 export type StoredDType = DType | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float8' | 'complex64' | 'other';
@@ -82,13 +85,12 @@ export function assertUnchanged(cp: Checkpoint): void {
     try {
       now = stampOf(f.path);
     } catch {
-      throw new ChangedWhileReading(`${f.path}: the file disappeared while it was being read`);
+      throw new ChangedWhileReading(f.path, 'the file disappeared while it was being read');
     }
-    if (now.size !== f.size || now.mtimeMs !== f.mtimeMs) throw new ChangedWhileReading(`${f.path}: the file changed while it was being read`);
+    if (now.size !== f.size || now.mtimeMs !== f.mtimeMs) throw new ChangedWhileReading(f.path);
   }
 }
 
-export class ChangedWhileReading extends Error {}
 
 /** Reads [offset, offset + length) of a file (into shared memory when large, by several threads). */
 export function readRange(path: string, offset: number, length: number): Buffer {

@@ -1,9 +1,9 @@
 // The module list of a pickled nn.Module (or TorchScript module), in registration order, as
 // hints for the naming conventions: which activation sits between two layers, and whether a
 // parent is an nn.Sequential (whose order is its forward order).
-import type { Checkpoint } from '../formats/checkpoint';
-import type { ModuleNode, PickleStructure } from '../formats/pytorch/structure';
-import type { ModuleHint } from './conventions';
+import type { Checkpoint } from '../core/checkpoint';
+import type { ModuleNode, PickleStructure } from './structure';
+import type { ModuleHint } from '../stateDict/conventions';
 
 export function isPickleStructure(s: unknown): s is PickleStructure {
   return !!s && typeof s === 'object' && 'container' in s && 'keys' in s;

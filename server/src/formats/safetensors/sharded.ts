@@ -3,13 +3,14 @@
 // gives a new index plus a patched copy of every shard, named after the new index.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import type { Tensor } from '../tensor/tensor';
-import { ChangedWhileReading, assertUnchanged, stampOf, type Checkpoint, type TensorEntry } from './checkpoint';
-import { asFileError, fail } from './pytorch/errors';
-import { tensorPatches } from './pytorch/patches';
-import type { ModelFormat, WriteOptions } from './registry';
-import { writeFileSafely } from './safeWrite';
-import { openSafetensors, writeSafetensorsFile, type SafetensorsStructure } from './safetensors';
+import type { Tensor } from '../../tensor/tensor';
+import { ChangedWhileReading, assertUnchanged, stampOf, type Checkpoint, type TensorEntry } from '../core/checkpoint';
+import { stateDictToNetwork } from '../stateDict/build';
+import { asFileError, fail } from '../../errors/fileError';
+import { tensorPatches } from '../core/tensorPatches';
+import type { ModelFormat, WriteOptions } from '../core/format';
+import { writeFileSafely } from '../core/safeWrite';
+import { openSafetensors, writeSafetensorsFile, type SafetensorsStructure } from './index';
 
 export const SAFETENSORS_INDEX_FORMAT = 'safetensors-index';
 const INDEX_SUFFIX = '.safetensors.index.json';
@@ -114,7 +115,7 @@ export function openSafetensorsIndex(path: string): Checkpoint {
   const meta = doc.raw.metadata;
   if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) structure.metadata = meta as Record<string, unknown>;
   const after = stampOf(path);
-  if (after.size !== stamp.size || after.mtimeMs !== stamp.mtimeMs) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+  if (after.size !== stamp.size || after.mtimeMs !== stamp.mtimeMs) throw new ChangedWhileReading(path);
   return { path, format: SAFETENSORS_INDEX_FORMAT, tensors, files: [stamp, ...shards.flatMap((s) => s.cp.files)], warnings, structure };
 }
 
@@ -183,6 +184,8 @@ export const safetensorsIndexFormat: ModelFormat = {
     const text = head.toString('utf8');
     return text.includes('"weight_map"') && text.includes('.safetensors"');
   },
+  statesGraph: false,
   open: openSafetensorsIndex,
+  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
   write: writeSafetensorsIndex,
 };

@@ -2,7 +2,7 @@
 // columns of typed arrays, so that a model with a million units crosses the thread boundary
 // as a few transferred buffers rather than a million cloned objects.
 import type { LayerReport } from '../engine/analyze';
-import type { FileStamp } from '../formats/checkpoint';
+import type { FileStamp } from '../formats/core/checkpoint';
 
 export const UNIT_STATUSES = ['balanceable', 'visible', 'fixed', 'dead'] as const;
 export type UnitStatusName = (typeof UNIT_STATUSES)[number];
@@ -82,7 +82,11 @@ export type FailureKind = 'unknown-format' | 'unreadable' | 'changed' | 'cancell
 
 export interface JobFailure {
   kind: FailureKind;
+  /** The whole message, `path: problem` for file errors. */
   message: string;
+  /** For file errors: the file, and the problem without it (what a diagnostic on that file says). */
+  path?: string;
+  problem?: string;
 }
 
 /** Buffers to transfer (not copy) when posting an analysis. */

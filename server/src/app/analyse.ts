@@ -1,27 +1,18 @@
-// One checkpoint from bytes to the figures a listing shows: open, build, compile, analyse
-// (with each unit's λ* and ΔR, and each layer's tied optimum). Runs in a worker thread.
-import { analyze } from '../../engine/analyze';
-import { compile, type Problem } from '../../engine/compile';
-import { varStats, type VarStats } from '../../engine/evaluate';
-import { LocalBalancer, optimalLogFactor, profileCost } from '../../engine/localBalance';
-import type { Network } from '../../engine/network';
-import { lp } from '../../engine/regularizer';
-import { assertUnchanged } from '../../formats/checkpoint';
-import { UNIT_STATUSES, type CheckpointAnalysis, type LayerAnalysis, type TensorSlot } from '../analysisTypes';
-import type { AnalysisOptions } from '../workerProtocol';
-import type { NetworkOpener, OpenedNetwork } from './openNetwork';
-import { DTYPE_EPSILON, type DType } from '../../tensor/dtype';
-
-/** Machine epsilon of each stored dtype. */
-
-export function compileFor(path: string, network: Network, p: number): Problem {
-  try {
-    return compile(network, lp(p));
-  } catch (e) {
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
-  }
-}
+// Analysing a checkpoint: the figures a listing shows (each unit's costs, λ* and ΔR, each
+// layer's tied optimum), the per-layer check report, and the inspection of what was read.
+import { analyze, type Analysis } from '../engine/analyze';
+import type { Problem } from '../engine/compile';
+import { varStats, type VarStats } from '../engine/evaluate';
+import { LocalBalancer, optimalLogFactor, profileCost } from '../engine/localBalance';
+import type { Network } from '../engine/network';
+import { lp } from '../engine/regularizer';
+import { assertUnchanged } from '../formats/core/checkpoint';
+import { UNIT_STATUSES, type CheckpointAnalysis, type LayerAnalysis, type TensorSlot } from './analysis';
+import { backendFor } from './compute';
+import { openNetworkFile, type NetworkOpener, type OpenedNetwork } from './openNetwork';
+import { compileFor, regularizerOf } from './problem';
+import type { AnalysisOptions, ComputeSpec, JobHooks } from './requests';
+import { DTYPE_EPSILON, type DType } from '../tensor/dtype';
 
 function slotsByGroup(net: Network): Map<string, { incoming: TensorSlot[]; outgoing: TensorSlot[] }> {
   const tensors = new Map(net.tensors.map((t) => [t.name, t]));
@@ -189,9 +180,73 @@ export function analyzeNetwork(path: string, opened: OpenedNetwork, problem: Pro
 export function analyzeFile(path: string, options: AnalysisOptions, open: NetworkOpener): CheckpointAnalysis {
   const started = performance.now();
   const opened = open(path, options.activation);
-  const problem = compileFor(path, opened.network, options.p);
+  const problem = compileFor(path, opened.network, regularizerOf(options));
   const result = analyzeNetwork(path, opened, problem, options, started);
   // A training run may have saved over the file meanwhile: the caller retries once it settles.
   assertUnchanged(opened.checkpoint);
   return result;
+}
+
+/** Tries when a file keeps changing while a front end that cannot wait for it to settle reads it. */
+export const READ_ATTEMPTS = 4;
+
+export interface CheckRequest {
+  path: string;
+  options: AnalysisOptions;
+  /** A unit is out of balance when its relative deficit exceeds this. */
+  tolerance: number;
+  /** Where the costs and their sums run; the CPU unless a device is named. */
+  compute?: Partial<ComputeSpec>;
+}
+
+export interface CheckOutcome {
+  opened: OpenedNetwork;
+  analysis: Analysis;
+  device: string;
+}
+
+/** The per-layer report of `synbal check`: costs, deficits and verdicts at a tolerance. */
+export function checkFile(req: CheckRequest, hooks?: Pick<JobHooks, 'note'>): CheckOutcome {
+  const opened = openNetworkFile(req.path, { activation: req.options.activation, attempts: READ_ATTEMPTS });
+  const reg = regularizerOf(req.options);
+  // The costs and their row and column sums (the check's one pass over the weights) run on the device.
+  const chosen = reg.power !== undefined ? backendFor(req.compute, opened.network, 'cpu') : undefined;
+  if (chosen?.note) hooks?.note?.(chosen.note);
+  const problem = compileFor(req.path, opened.network, reg, chosen?.backend);
+  const analysis = analyze(problem, undefined, { tolerance: req.tolerance, skipPredictions: true });
+  return { opened, analysis, device: chosen?.backend.device ?? 'cpu' };
+}
+
+export interface Inspection {
+  file: string;
+  format: string;
+  formatDescription: string;
+  groups: { name: string; role: string; units: number; activation: string | null; balanceable: number }[];
+  tensors: { name: string; dtype: string; shape: readonly number[] }[];
+  connections: number;
+  ties: { groups: readonly string[]; reason: string }[];
+  notes: string[];
+}
+
+/** What was read: layers, units, activations, what is balanceable, tensors, ties, notes. */
+export function inspectFile(path: string, activation: string): Inspection {
+  const o = openNetworkFile(path, { activation, attempts: READ_ATTEMPTS });
+  const problem = compileFor(path, o.network, lp(2));
+  const net = o.network;
+  return {
+    file: path,
+    format: o.format.id,
+    formatDescription: o.format.description,
+    groups: net.groups.map((g, gi) => ({
+      name: g.name,
+      role: g.role,
+      units: g.size,
+      activation: g.activation ? (g.activation.kind === 'other' ? g.activation.name : (g.activation.name ?? g.activation.kind)) : null,
+      balanceable: problem.groupVars[gi].length,
+    })),
+    tensors: net.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+    connections: net.connections.length,
+    ties: (net.ties ?? []).map((t) => ({ groups: t.groups, reason: t.reason })),
+    notes: o.notes,
+  };
 }

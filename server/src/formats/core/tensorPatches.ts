@@ -1,7 +1,7 @@
 // Turning "these tensors have new values" into byte patches, with every check that keeps a
 // write from producing a file that reads back differently than intended. Format-neutral:
 // safetensors uses it too.
-import { bytesOf, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { bytesOf, type Checkpoint, type TensorEntry } from './checkpoint';
 import type { Tensor } from '../../tensor/tensor';
 
 export interface TensorPatch {

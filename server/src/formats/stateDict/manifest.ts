@@ -2,6 +2,7 @@
 // with their tensors, kinds and activations (schema: server/schemas/manifest.schema.json).
 import { existsSync, readFileSync } from 'node:fs';
 import type { LayerSpec, Topology } from './layerSpec';
+import { fail } from '../../errors/fileError';
 
 export const MANIFEST_SUFFIX = '.synbal.json';
 
@@ -16,9 +17,6 @@ export function manifestPathFor(checkpoint: string): string {
   return checkpoint.replace(/\.safetensors\.index\.json$/, '.safetensors') + MANIFEST_SUFFIX;
 }
 
-function fail(file: string, what: string): never {
-  throw new Error(`${file}: ${what}`);
-}
 
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isInts = (v: unknown): v is number[] => Array.isArray(v) && v.every((d) => Number.isInteger(d) && d >= 0);

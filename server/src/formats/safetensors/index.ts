@@ -2,12 +2,13 @@
 // plus "__metadata__"), then the data area the offsets index. Tensors are byte ranges;
 // writing patches the changed ranges in a copy and leaves every other byte as it was.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { Tensor } from '../tensor/tensor';
-import { ChangedWhileReading, assertUnchanged, readRange, stampOf, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from './checkpoint';
-import { writePatchedCopy } from './patch';
-import { asFileError, fail } from './pytorch/errors';
-import { tensorPatches, patchesFor, type TensorPatch } from './pytorch/patches';
-import type { ModelFormat, WriteOptions } from './registry';
+import type { Tensor } from '../../tensor/tensor';
+import { ChangedWhileReading, assertUnchanged, readRange, stampOf, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../core/checkpoint';
+import { writePatchedCopy } from '../core/patch';
+import { stateDictToNetwork } from '../stateDict/build';
+import { asFileError, fail } from '../../errors/fileError';
+import { tensorPatches, patchesFor, type TensorPatch } from '../core/tensorPatches';
+import type { ModelFormat, WriteOptions } from '../core/format';
 
 export const SAFETENSORS_FORMAT = 'safetensors';
 
@@ -164,10 +165,10 @@ export function openSafetensors(path: string): Checkpoint {
       closeSync(fd);
     }
   } catch (e) {
-    if (changed()) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+    if (changed()) throw new ChangedWhileReading(path);
     throw asFileError(path, e);
   }
-  if (changed()) throw new ChangedWhileReading(`${path}: the file changed while it was being read`);
+  if (changed()) throw new ChangedWhileReading(path);
   return { path, format: SAFETENSORS_FORMAT, tensors: parsed.tensors, files: [before], warnings: parsed.warnings, structure: parsed.structure };
 }
 
@@ -206,7 +207,9 @@ export const safetensorsFormat: ModelFormat = {
     const n = head.readBigUInt64LE(0);
     return n >= 2n && n <= BigInt(MAX_HEADER_BYTES) && head[8] === 0x7b;
   },
+  statesGraph: false,
   open: openSafetensors,
+  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
   write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[] {
     assertUnchanged(cp);
     writeSafetensorsFile(cp, cp.path, tensorPatches(cp, changed), target, opts);

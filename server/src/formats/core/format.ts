@@ -1,0 +1,87 @@
+// What every format folder provides: one ModelFormat that sniffs, opens, builds the network,
+// writes, and (where the format can run its own files) verifies a written copy. Formats import
+// this module, never the registry, so the registry is the only place that lists them.
+import type { Network } from '../../engine/network';
+import type { Tensor } from '../../tensor/tensor';
+import type { Checkpoint } from './checkpoint';
+
+export interface WriteOptions {
+  /** Replacing the input itself: keep `<file>.bak`. */
+  backup?: boolean;
+}
+
+export interface NetworkOptions {
+  /** Activation for hidden layers whose activation the file does not state (a setting). */
+  defaultActivation?: string;
+}
+
+export interface BuiltNetwork {
+  network: Network;
+  /** Where the topology came from, and what was inferred or could not be. */
+  notes: string[];
+}
+
+/** How far a written copy's outputs are from the original's on the same random inputs. */
+export interface WrittenCheck {
+  /** What ran both: `onnxruntime`, `engine forward pass`. */
+  method: string;
+  maxAbsolute: number;
+  maxRelative: number;
+  samples: number;
+  /** Time steps per sample (recurrent networks); 1 otherwise. */
+  steps: number;
+}
+
+/** A format's own check could not run here (its runtime is missing): why. */
+export interface CheckUnavailable {
+  unavailable: string;
+}
+
+export interface ModuleHint {
+  /** Dotted path, e.g. "fc1" or "features.3". */
+  path: string;
+  /** Class name as pickled, e.g. "torch.nn.modules.activation.ReLU". */
+  className: string;
+  /** Numeric attributes that matter (negative_slope, inplace…). */
+  attrs?: Record<string, number>;
+}
+
+/** What a state-dict format knows beyond tensor names, for proposing its layers. */
+export interface StateDictHints {
+  /** Module list of a pickled nn.Module, in registration order (PyTorch files that carry one). */
+  modules?: ModuleHint[];
+  /** Whether the tensors came out of a pickle (whose container order is the save order). */
+  pickled?: boolean;
+}
+
+export interface ModelFormat {
+  id: string;
+  description: string;
+  /** Extensions this format is usually saved with (for workspace globs), without dots. */
+  extensions: readonly string[];
+  /**
+   * Whether the file states its own graph or network: then a sidecar manifest and the naming
+   * conventions of state dicts do not apply.
+   */
+  statesGraph: boolean;
+  /** State dicts: what the file says beyond tensor names (a pickled module list). */
+  stateDictHints?(cp: Checkpoint): StateDictHints;
+  /** Cheap check on the file's first bytes (and its name, where bytes cannot tell). */
+  sniff(head: Buffer, path: string): boolean;
+  open(path: string): Checkpoint;
+  /** The network the engine balances, from the file's graph, a manifest or tensor names. */
+  toNetwork(cp: Checkpoint, opts: NetworkOptions): BuiltNetwork;
+  /**
+   * Writes the checkpoint to `target` with the `changed` tensors replacing their originals
+   * (same names, dtypes and shapes), every other byte as it was; safely (temporary file,
+   * verified, renamed). Companion files (shards, external data) go beside `target` under names
+   * derived from its base name. Returns every file written, the main one first.
+   */
+  write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
+  /**
+   * Runs the original and a written copy on the same inputs with the format's own runtime
+   * (a graph the engine only partly models). Absent: the engine's forward pass over the
+   * network read back from the written file is the check.
+   */
+  verifyWritten?(original: string, written: string): Promise<WrittenCheck | CheckUnavailable>;
+}

@@ -1,5 +1,6 @@
 // Messages between the server's main thread and its worker threads.
-import type { BalanceScope, DeviceSetting, FunctionCheck } from '../protocol';
+import type { BalanceScope, FunctionCheck } from '../contract/requests';
+import type { DeviceSetting } from '../contract/settings';
 import type { CheckpointAnalysis, JobFailure } from './analysisTypes';
 
 /** What changes the analysis itself (not only how it is shown). */

@@ -12,7 +12,7 @@ import { compareFunctions, verifyLimit } from '../../engine/verify';
 import { ChangedWhileReading, assertUnchanged } from '../../formats/checkpoint';
 import { onnxRuntimeProblem, verifyOnnx } from '../../formats/onnx/verify';
 import { defaultOutputPath } from '../../formats/safeWrite';
-import { scopeLabel, type FunctionCheck } from '../../protocol';
+import { scopeLabel, type FunctionCheck } from '../../contract/requests';
 import type { AnalysisOptions, BalanceJob, BalanceOutcome, JobProgress, Prediction, PredictJob, SolveSpec } from '../workerProtocol';
 import { analyzeNetwork, compileFor } from './analyzeFile';
 import { ComputeCancelled } from '../../compute/backend';

@@ -4,11 +4,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CHECKPOINT_EDITOR_VIEW_TYPE, CheckpointsRequest, ListingRequest, type CheckpointInfo, type CheckpointPageAction, type CheckpointPageMessage } from '../../server/src/protocol';
+import { CHECKPOINT_EDITOR_VIEW_TYPE, type CheckpointPageAction, type CheckpointPageMessage } from '../../server/src/contract/checkpointPage';
+import { CheckpointsRequest, ListingRequest, type CheckpointInfo } from '../../server/src/contract/requests';
 import { makeNonce } from '../../webview/src/html';
 import { checkpointPageHtml } from './checkpointPage';
 import { CommandIds } from './ids';
-import type { ListingProvider } from './listings';
+import type { ListingProvider } from './shared/listings';
 
 const COMMAND_OF: Record<CheckpointPageAction, string> = {
   openListing: CommandIds.openListing,

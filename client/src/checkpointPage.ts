@@ -1,6 +1,7 @@
 // The HTML of a checkpoint's summary page (the read-only custom editor). Pure, for tests: the
 // numbers come from `synbal/checkpoints`, the buttons post `CheckpointPageMessage`s.
-import type { CheckpointInfo, CheckpointPageAction } from '../../server/src/protocol';
+import type { CheckpointPageAction } from '../../server/src/contract/checkpointPage';
+import type { CheckpointInfo } from '../../server/src/contract/requests';
 import { escapeHtml } from '../../webview/src/html';
 
 export interface CheckpointPageInput {

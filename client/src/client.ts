@@ -3,7 +3,7 @@
 // workspace/configuration and also passed as initializationOptions.
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { LISTING_SCHEME } from '../../server/src/protocol';
+import { LISTING_SCHEME } from '../../server/src/contract/listing';
 import { readSettings, SETTINGS_SECTION } from './config';
 import { pythonExtensionInterpreter } from './pythonInterpreter';
 

@@ -4,13 +4,13 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
-import { Commands, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/protocol';
-import { defaultOutputPath } from '../../server/src/formats/core/safeWrite';
+import { Commands, type BalanceArgs, type BalanceResult, type ReanalyzeArgs } from '../../server/src/contract/requests';
+import { balancedFileName } from '../../server/src/contract/output';
 import { readSettings } from './config';
 import { CommandIds } from './ids';
-import { checkpointUriFor, openListing, type ListingProvider } from './listings';
+import { checkpointUriFor, openListing, type ListingProvider } from './shared/listings';
 import { listingQuickFix } from './quickFix';
-import { reportFailure } from './report';
+import { reportFailure } from './shared/report';
 
 export interface CommandContext {
   extension: vscode.ExtensionContext;
@@ -45,7 +45,7 @@ interface Pick<T> extends vscode.QuickPickItem {
 async function pickOutput(file: vscode.Uri, inPlaceSetting: boolean): Promise<boolean | undefined> {
   const base = path.basename(file.fsPath);
   // The server's own naming; a file without an extension gets its format's, known only to the server.
-  const balanced = path.extname(base) ? path.basename(defaultOutputPath(file.fsPath, '')) : `${base}.balanced.<ext>`;
+  const balanced = path.extname(base) ? balancedFileName(base, '') : `${base}.balanced.<ext>`;
   const items: Pick<boolean>[] = [
     { label: 'New file', description: balanced, detail: 'Write the balanced checkpoint beside the original.', value: false },
     { label: 'In place', description: `${base} (keeps ${base}.bak)`, detail: 'Overwrite the checkpoint; the original is kept as .bak.', value: true },

@@ -7,7 +7,7 @@ import { registerCommands } from './commands';
 import { CommandIds } from './ids';
 import { openMonitor, startDemoTraining, stopDemoTraining } from './monitor/monitorCommands';
 import { MonitorPanel } from './monitor/monitorPanel';
-import { registerListings, type ListingProvider } from './listings';
+import { registerListings, type ListingProvider } from './shared/listings';
 import { onPythonInterpreterChanged } from './pythonInterpreter';
 import { StatusBar } from './statusBar';
 

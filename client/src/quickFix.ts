@@ -2,7 +2,7 @@
 // editor, and listings are read-only documents, so the same key opens the server's code
 // actions for the cursor's line in a quick pick and runs the one chosen.
 import * as vscode from 'vscode';
-import { LISTING_SCHEME } from '../../server/src/protocol';
+import { LISTING_SCHEME } from '../../server/src/contract/listing';
 
 interface FixPick extends vscode.QuickPickItem {
   action: vscode.CodeAction | vscode.Command;

@@ -2,9 +2,9 @@
 // analysing; clicking opens the worst listing.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CheckpointsRequest, type CheckpointInfo } from '../../server/src/protocol';
+import { CheckpointsRequest, type CheckpointInfo } from '../../server/src/contract/requests';
 import { CommandIds } from './ids';
-import { openListing, type ListingProvider } from './listings';
+import { openListing, type ListingProvider } from './shared/listings';
 import { statusText, summarize, summaryText, type Summary } from './summary';
 
 const REFRESH_DELAY_MS = 300;

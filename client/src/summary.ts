@@ -1,5 +1,5 @@
 // What the status bar says about the workspace, from `synbal/checkpoints`. Pure, for tests.
-import type { CheckpointInfo } from '../../server/src/protocol';
+import type { CheckpointInfo } from '../../server/src/contract/requests';
 
 export interface Summary {
   checkpoints: number;

@@ -24,7 +24,10 @@ import { Session, clientFeatures } from './lsp/session';
 import { normalizeSettings } from './lsp/settings';
 import { documentSymbols, foldingRanges } from './lsp/symbols';
 import { pathOfUri } from './lsp/uris';
-import { CheckpointCostsRequest, CheckpointsRequest, Commands, FIX_ALL_KIND, LISTING_SCHEME, ListingRequest, SETTINGS_SECTION, type RequestDef, type Settings } from './protocol';
+import { FIX_ALL_KIND } from './contract/diagnostics';
+import { LISTING_SCHEME } from './contract/listing';
+import { CheckpointCostsRequest, CheckpointsRequest, Commands, ListingRequest, type RequestDef } from './contract/requests';
+import { SETTINGS_SECTION, type Settings } from './contract/settings';
 
 const VERSION = process.env.SYNBAL_VERSION ?? 'dev';
 

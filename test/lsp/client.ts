@@ -20,7 +20,8 @@ import {
   type ProtocolConnection,
   type ShowMessageParams,
 } from 'vscode-languageserver-protocol/node';
-import { ListingChangedNotification, ListingRequest, type ListingChangedParams, type ListingResult, type Settings } from '../../server/src/protocol';
+import { ListingChangedNotification, ListingRequest, type ListingChangedParams, type ListingResult } from '../../server/src/contract/requests';
+import { type Settings } from '../../server/src/contract/settings';
 
 export const SERVER = join(__dirname, '..', '..', 'dist', 'server.js');
 

@@ -10,7 +10,9 @@ import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { compareFunctions } from '../../server/src/engine/verify';
 import { parseNetworkJson } from '../../server/src/formats/networkJson';
-import { Commands, listingUriOf, type BalanceArgs, type BalanceResult, type BalanceScope, type LayerUnbalancedData, type UnitUnbalancedData } from '../../server/src/protocol';
+import { type LayerUnbalancedData, type UnitUnbalancedData } from '../../server/src/contract/diagnostics';
+import { listingUriOf } from '../../server/src/contract/listing';
+import { Commands, type BalanceArgs, type BalanceResult, type BalanceScope } from '../../server/src/contract/requests';
 import { TestClient, fileUri } from './client';
 import { exampleJson, makeWorkspace } from './workspace';
 

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Diagnostic } from 'vscode-languageserver-protocol';
-import { listingUriOf } from '../../server/src/protocol';
+import { listingUriOf } from '../../server/src/contract/listing';
 import { buildBenchWorker } from './benchWorkerBuild';
 import { TestClient, fileUri } from './client';
 import { makeWorkspace } from './workspace';

@@ -7,7 +7,9 @@ import { DiagnosticSeverity } from 'vscode-languageserver-protocol';
 import { join } from 'node:path';
 import { TestClient, fileUri, textOf } from './client';
 import { exampleJson, makeWorkspace, malformedJson, tanhJson } from './workspace';
-import { CheckpointsRequest, Commands, listingUriOf, type CheckpointInfo, type LayerUnbalancedData, type UnitUnbalancedData } from '../../server/src/protocol';
+import { type LayerUnbalancedData, type UnitUnbalancedData } from '../../server/src/contract/diagnostics';
+import { listingUriOf } from '../../server/src/contract/listing';
+import { CheckpointsRequest, Commands, type CheckpointInfo } from '../../server/src/contract/requests';
 
 const codes = (ds: Diagnostic[] | undefined) => (ds ?? []).map((d) => d.code);
 const count = (ds: Diagnostic[] | undefined, code: string) => codes(ds).filter((c) => c === code).length;

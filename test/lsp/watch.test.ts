@@ -9,7 +9,7 @@ import { balance } from '../../server/src/engine/balance';
 import { applyScales } from '../../server/src/engine/applyScales';
 import { lp } from '../../server/src/engine/regularizer';
 import { networkToJson, parseNetworkJson } from '../../server/src/formats/networkJson';
-import { listingUriOf } from '../../server/src/protocol';
+import { listingUriOf } from '../../server/src/contract/listing';
 import { TestClient, fileUri, textOf } from './client';
 import { exampleJson, makeWorkspace } from './workspace';
 

@@ -12,7 +12,8 @@ import { mlp } from '../../server/src/examples/networks';
 import { networkJsonFormat } from '../../server/src/formats/networkJson';
 import type { CheckpointAnalysis } from '../../server/src/app/analysis';
 import { analyzeNetwork } from '../../server/src/app/analyse';
-import { layoutOf, renderListing } from '../../server/src/lsp/listing';
+import { findUnit } from '../../server/src/contract/listing';
+import { layoutOf, renderListing, unitLabelRange, unitLine } from '../../server/src/lsp/listing';
 import type { Entry } from '../../server/src/lsp/store';
 import { SHAPES } from './helpers';
 
@@ -230,5 +231,24 @@ describe('the listing grammar', () => {
     const line = 'network      mlp: 1,234,567 parameters, 40 units';
     assert.deepEqual(withScope(line, 'constant.numeric'), ['1,234,567', '40']);
     assert.deepEqual(withScope('R            1.5e-7; network deficit Σ(IN−OUT)² 2.25', 'constant.numeric'), ['1.5e-7', '2.25']);
+  });
+});
+
+describe("the listing's layout (contract/listing.ts)", () => {
+  it("finds every unit the server's renderer writes, at its label, and no unit that is not there", async () => {
+    for (const { a, lines } of await samples()) {
+      const layout = layoutOf(a);
+      a.layers.forEach((l, li) => {
+        for (let u = 0; u < l.units; u++) {
+          const place = findUnit(lines.length, (i) => lines[i], l.name, u);
+          assert.ok(place, `${l.name}#${u}`);
+          assert.equal(place.line, unitLine(layout, li, u));
+          assert.equal(lines[place.line].slice(place.start, place.end), `${l.name}#${u}`);
+          assert.deepEqual([place.start, place.end], unitLabelRange(l, u));
+        }
+        assert.equal(findUnit(lines.length, (i) => lines[i], l.name, l.units), undefined, `${l.name}#${l.units}`);
+      });
+      assert.equal(findUnit(lines.length, (i) => lines[i], 'no-such-layer', 0), undefined);
+    }
   });
 });

@@ -1,6 +1,6 @@
-// The extension manifest (package.json) against the client's code and the server's protocol:
+// The extension manifest (package.json) against the client's code and the contract:
 // every contributed command has a handler, every server setting is contributed with its
-// default, config.ts maps VS Code settings onto the server's Settings, and the status bar's
+// default and check (the contract's settings table), config.ts maps VS Code settings onto the server's Settings, and the status bar's
 // summary of `synbal/checkpoints`. None of this needs VS Code.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,10 @@ import { checkpointPageHtml, summaryRows } from '../../client/src/checkpointPage
 import { CommandIds } from '../../client/src/ids';
 import { settingsFrom, type ConfigSource } from '../../client/src/config';
 import { statusText, summarize, summaryText } from '../../client/src/summary';
-import { CHECKPOINT_EDITOR_VIEW_TYPE, DEFAULT_SETTINGS, SETTINGS_SECTION, type CheckpointInfo, type Settings } from '../../server/src/protocol';
+import { CHECKPOINT_EDITOR_VIEW_TYPE } from '../../server/src/contract/checkpointPage';
+import type { CheckpointInfo } from '../../server/src/contract/requests';
+import { DEFAULT_SETTINGS, isValidSetting, SETTING_NAMES, SETTINGS, SETTINGS_SECTION, type SettingSpec, type Settings } from '../../server/src/contract/settings';
+import { normalizeSettings } from '../../server/src/lsp/settings';
 
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
@@ -87,11 +90,38 @@ describe('package.json settings', () => {
     assert.deepEqual(props[`${SETTINGS_SECTION}.severity`].enum, ['error', 'warning', 'information', 'hint']);
   });
 
-  it('every setting in the interface Settings of protocol.ts has a default (so it is contributed)', () => {
-    const protocol = readFileSync(new URL('server/src/protocol.ts', root), 'utf8');
+  it('every setting in the interface Settings of contract/settings.ts has a default (so it is contributed)', () => {
+    const protocol = readFileSync(new URL('server/src/contract/settings.ts', root), 'utf8');
     const body = protocol.match(/export interface Settings \{([\s\S]*?)\n\}/)![1];
     const fields = [...body.matchAll(/^\s+(\w+):/gm)].map((m) => m[1]);
     assert.deepEqual(fields.sort(), Object.keys(DEFAULT_SETTINGS).sort());
+  });
+
+  it("agrees with the contract's settings table: every name, default, type, enum and minimum", () => {
+    const all = props as Record<string, Record<string, unknown>>;
+    assert.deepEqual(Object.keys(all), SETTING_NAMES.map((k) => `${SETTINGS_SECTION}.${k}`), 'same names, same order');
+    for (const k of SETTING_NAMES) {
+      const p = all[`${SETTINGS_SECTION}.${k}`];
+      const spec = SETTINGS[k] as SettingSpec<unknown>;
+      assert.deepEqual(p.default, spec.default, `${k}: default`);
+      assert.equal(p.type, spec.type, `${k}: type`);
+      assert.deepEqual(p.enum, spec.enum, `${k}: enum`);
+      assert.equal(p.minimum, spec.minimum, `${k}: minimum`);
+      assert.equal(p.exclusiveMinimum, spec.exclusiveMinimum, `${k}: exclusiveMinimum`);
+      if (spec.type === 'array') assert.deepEqual(p.items, { type: 'string' }, `${k}: items`);
+      assert.ok(isValidSetting(spec, p.default), `${k}: the default passes its own check`);
+    }
+  });
+});
+
+describe('settings validation (one function for the client and the server)', () => {
+  it('gives the client and the server the same settings from the same values', () => {
+    const values: Record<string, unknown>[] = [
+      {},
+      { regularizerP: 1.5, tolerance: 0, severity: 'hint', inPlace: true, include: ['a/**'], maxDiagnosticsPerLayer: 0, pollIntervalMs: 1, settleMs: 0, device: 'mps', python: ' /opt/py ' },
+      { regularizerP: 0, tolerance: -1, severity: 'loud', inPlace: 1, include: [''], exclude: 'x', maxDiagnosticsPerLayer: 2.5, activation: null, pollIntervalMs: 0.5, settleMs: Infinity, device: 'tpu', python: 3 },
+    ];
+    for (const v of values) assert.deepEqual(settingsFrom(section(v)), normalizeSettings(v), JSON.stringify(v));
   });
 });
 

@@ -16,7 +16,6 @@ import type { ModelFormat } from '../../server/src/formats/registry';
 import { kerasToNetwork } from '../../server/src/graph/keras';
 import { tensorValues } from '../../server/src/tensor/tensor';
 import { engineOutput, fixture, functionalConfig, maxRelative, memoryKeras, reference, scratch, softmax } from '../fixtures/keras/helpers';
-import { FileError } from '../../server/src/errors/fileError';
 
 before(async () => {
   await prepareKeras();

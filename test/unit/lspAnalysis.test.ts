@@ -16,7 +16,7 @@ import { diagnosticsOf } from '../../server/src/lsp/diagnostics';
 import { analyzeNetwork } from '../../server/src/app/analyse';
 import { layoutOf, placeAt, renderListing, unitLabel, unitLine } from '../../server/src/lsp/listing';
 import type { Entry } from '../../server/src/lsp/store';
-import { DEFAULT_SETTINGS, type Settings } from '../../server/src/protocol';
+import { DEFAULT_SETTINGS, type Settings } from '../../server/src/contract/settings';
 import { REGULARIZERS, SHAPES } from './helpers';
 
 function analysisOf(net: Network, reg: Regularizer = lp(2)): CheckpointAnalysis {

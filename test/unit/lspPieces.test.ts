@@ -6,7 +6,9 @@ import { sliceOf } from '../../server/src/lsp/hover';
 import { num } from '../../server/src/lsp/numbers';
 import { includeGlobs, normalizeSettings } from '../../server/src/lsp/settings';
 import { pathOfUri } from '../../server/src/lsp/uris';
-import { DEFAULT_SETTINGS, fileUriOfListing, listingUriOf, scopeLabel } from '../../server/src/protocol';
+import { fileUriOfListing, listingUriOf } from '../../server/src/contract/listing';
+import { scopeLabel } from '../../server/src/contract/requests';
+import { DEFAULT_SETTINGS } from '../../server/src/contract/settings';
 import { FORMATS } from '../../server/src/formats/registry';
 import type { TensorSlot } from '../../server/src/app/analysis';
 

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { stepNumberOf } from '../../server/src/monitor/checkpointOrder';
-import { CheckpointRun } from '../../server/src/monitor/checkpointRun';
-import { float32Base64 } from '../../server/src/monitor/floatArrays';
-import { SettledFiles } from '../../server/src/monitor/settledFiles';
-import type { CheckpointCostsResult } from '../../server/src/protocol';
+import { stepNumberOf } from '../../client/src/monitor/runs/checkpointOrder';
+import { CheckpointRun } from '../../client/src/monitor/runs/checkpointRun';
+import { float32Base64 } from '../../server/src/contract/balanceLog';
+import { SettledFiles } from '../../client/src/monitor/runs/settledFiles';
+import type { CheckpointCostsResult } from '../../server/src/contract/requests';
 import { Recorder } from './monitorHelpers';
 
 const root = mkdtempSync(join(tmpdir(), 'synbal-ckrun-'));

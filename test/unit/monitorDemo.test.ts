@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { runDemo } from '../../server/src/monitor/demoRuns';
-import { LogRun } from '../../server/src/monitor/logRun';
-import type { MonitorFrame, MonitorSeries } from '../../server/src/protocol';
+import { LogRun } from '../../client/src/monitor/runs/logRun';
+import type { MonitorFrame, MonitorSeries } from '../../server/src/contract/monitor';
 import { Recorder } from './monitorHelpers';
 import { assertLogValid } from './monitorSchema';
 

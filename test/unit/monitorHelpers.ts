@@ -1,6 +1,6 @@
 // Shared by the monitor tests: a recorder of run events, and balance-log records to write.
-import type { MonitorSeries } from '../../server/src/protocol';
-import type { RunEvents } from '../../server/src/monitor/runSource';
+import type { MonitorSeries } from '../../server/src/contract/monitor';
+import type { RunEvents } from '../../client/src/monitor/runs/runSource';
 
 export type Ev =
   | { kind: 'series'; s: MonitorSeries }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RunHub } from '../../client/src/monitor/runHub';
-import type { MonitorHostMessage } from '../../server/src/protocol';
+import type { MonitorHostMessage } from '../../server/src/contract/monitor';
 import { costsAt } from './monitorHelpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'synbal-hub-'));

@@ -5,10 +5,10 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, truncate
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { nodeTailFs, type TailFs } from '../../server/src/monitor/fileTail';
-import { float32Base64 } from '../../server/src/monitor/floatArrays';
-import { LogRun } from '../../server/src/monitor/logRun';
-import { openLogRun, parseRecord } from '../../server/src/monitor/runSource';
+import { nodeTailFs, type TailFs } from '../../client/src/monitor/runs/fileTail';
+import { float32Base64, parseRecord } from '../../server/src/contract/balanceLog';
+import { LogRun } from '../../client/src/monitor/runs/logRun';
+import { openLogRun } from '../../client/src/monitor/runs/runSource';
 import { Recorder, costsAt, recordLine } from './monitorHelpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'synbal-monitor-'));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { decodeFloats } from '../../server/src/monitor/floatArrays';
+import { decodeFloats } from '../../server/src/contract/balanceLog';
 import { balanceLogger, hiddenPairs } from '../../server/src/monitor/tfjsLogger';
 import { assertLogValid } from './monitorSchema';
 

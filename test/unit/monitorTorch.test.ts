@@ -13,8 +13,8 @@ import { analyze } from '../../server/src/engine/analyze';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { openNetworkFile } from '../../server/src/app/openNetwork';
-import { LogRun } from '../../server/src/monitor/logRun';
-import type { MonitorFrame } from '../../server/src/protocol';
+import { LogRun } from '../../client/src/monitor/runs/logRun';
+import type { MonitorFrame } from '../../server/src/contract/monitor';
 import { Recorder } from './monitorHelpers';
 import { assertLogValid } from './monitorSchema';
 

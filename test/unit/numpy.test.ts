@@ -13,7 +13,6 @@ import { npyFormat, npzFormat, parseNpyHeader } from '../../server/src/formats/n
 import { networkOf } from '../../server/src/formats/registry';
 import { makeTensor, tensorValues, type Tensor } from '../../server/src/tensor/tensor';
 import { fixture, hasPythonH5py, python, scratch } from '../fixtures/keras/helpers';
-import { FileError } from '../../server/src/errors/fileError';
 
 const VALUES: Record<string, { shape: number[]; values: number[] }> = JSON.parse(readFileSync(fixture('numpy_values.json'), 'utf8'));
 

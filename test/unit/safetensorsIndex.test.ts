@@ -125,7 +125,7 @@ describe('sharded safetensors', () => {
     for (const [what, damage, re] of cases) {
       const index = copySet();
       damage(index);
-      assert.throws(() => safetensorsIndexFormat.open(index), (e: Error) => e.constructor === FileError && e.message.startsWith(`${index}: `) && re.test(e.message), what);
+      assert.throws(() => safetensorsIndexFormat.open(index), (e: Error) => (e.constructor as unknown) === FileError && e.message.startsWith(`${index}: `) && re.test(e.message), what);
     }
   });
 

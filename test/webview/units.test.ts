@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { MonitorFrame } from '../../server/src/protocol';
+import type { MonitorFrame } from '../../server/src/contract/monitor';
 import { buildPalette, DEAD_INDEX, deficitIndex, legendTicks, parseCssColor, packRgb } from '../../webview/src/colorScale';
 import { CSV_HEADER, fileStem, seriesCsv } from '../../webview/src/export';
 import { FrameCache } from '../../webview/src/frameCache';

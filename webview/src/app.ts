@@ -3,7 +3,7 @@
 // through one requestAnimationFrame flush, so a burst of scrub events or appends costs one
 // render and one `requestFrame` per run.
 
-import type { MonitorFrame, MonitorHostMessage, MonitorRunInfo, MonitorViewState } from '../../server/src/protocol';
+import type { MonitorFrame, MonitorHostMessage, MonitorRunInfo, MonitorViewState } from '../../server/src/contract/monitor';
 import { buildPalette, layerColor, type Palette } from './colorScale';
 import { canvasPng, fileStem, seriesCsv } from './export';
 import { FrameCache } from './frameCache';

@@ -1,7 +1,7 @@
 // Recently seen frames, so scrubbing back over a stretch already viewed needs no round trip.
 // A 20 × 4096 frame with IN and OUT is ~1 MB, so the cache stays small.
 
-import type { MonitorFrame } from '../../server/src/protocol';
+import type { MonitorFrame } from '../../server/src/contract/monitor';
 
 export class FrameCache {
   // A Map iterates in insertion order: re-inserting on read makes the first key the least recent.

@@ -2,7 +2,7 @@
 // the palette's log scale. A frame becomes one W × L image (one pixel per bin and layer, written
 // as Uint32 through the packed LUT), one putImageData, one scaled drawImage: no per-cell fills.
 
-import type { MonitorFrame } from '../../server/src/protocol';
+import type { MonitorFrame } from '../../server/src/contract/monitor';
 import { DEAD_INDEX, deficitIndex, rgbCss, type Palette } from './colorScale';
 
 /** Enough of a frame layer to paint it. */

@@ -1,6 +1,6 @@
 // One run's column: title and actions, its heatmap (with hover and click), its time series.
 
-import type { MonitorFrame, MonitorRunInfo } from '../../server/src/protocol';
+import type { MonitorFrame, MonitorRunInfo } from '../../server/src/contract/monitor';
 import { HeatmapView, type HeatmapHit } from './heatmap';
 import { SeriesView } from './series';
 import type { Tooltip } from './tooltip';

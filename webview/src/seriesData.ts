@@ -1,7 +1,7 @@
 // A run's time series as it grows: the host sends it whole, then appends. Arrays grow by
 // doubling so an append of one step does not copy 10,000.
 
-import type { MonitorSeries } from '../../server/src/protocol';
+import type { MonitorSeries } from '../../server/src/contract/monitor';
 
 /** k in `values[(i * layers + l) * 3 + k]`. */
 export const TOTAL_DEFICIT = 0;

@@ -1,7 +1,7 @@
 // What survives a window reload (`setState`), read back defensively: the stored object may
 // come from an older version of the panel.
 
-import type { MonitorViewState } from '../../server/src/protocol';
+import type { MonitorViewState } from '../../server/src/contract/monitor';
 
 export function readViewState(raw: unknown): MonitorViewState {
   const state: MonitorViewState = { sources: [], followLive: true, selected: {} };

@@ -1,6 +1,6 @@
 // The slice of the webview API the monitor uses (`acquireVsCodeApi` is injected by VS Code).
 
-import type { MonitorViewMessage, MonitorViewState } from '../../server/src/protocol';
+import type { MonitorViewMessage, MonitorViewState } from '../../server/src/contract/monitor';
 
 export interface VsCodeApi {
   postMessage(message: MonitorViewMessage): void;

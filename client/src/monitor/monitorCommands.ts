@@ -5,10 +5,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
+import { DEMO_RUNS, demoLogName } from '../../../server/src/contract/monitor';
 import { MonitorPanel, pickRunSources } from './monitorPanel';
-
-/** The demo's runs, as server/src/monitor/demoRuns.ts names their logs. */
-export const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr'] as const;
 
 let demo: ChildProcess | undefined;
 
@@ -28,7 +26,7 @@ export async function startDemoTraining(context: vscode.ExtensionContext, client
   const out = folder?.scheme === 'file' ? path.join(folder.fsPath, '.synbal-demo-train') : path.join(context.globalStorageUri.fsPath, 'demo-train');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const logs = DEMO_RUNS.map((r) => path.join(out, `${r}.jsonl`));
+  const logs = DEMO_RUNS.map((r) => path.join(out, demoLogName(r)));
   const child = fork(context.asAbsolutePath(path.join('dist', 'demoTrain.js')), ['--out', out], { cwd: out, silent: true, execArgv: [] });
   demo = child;
   child.stdout?.on('data', (d: Buffer) => output.appendLine(`[demo training] ${d.toString().trimEnd()}`));

@@ -5,11 +5,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { CheckpointCostsRequest, MONITOR_VIEW_TYPE, type CheckpointCostsResult, type MonitorViewMessage, type MonitorViewState } from '../../../server/src/protocol';
+import { MONITOR_VIEW_TYPE, type MonitorViewMessage, type MonitorViewState } from '../../../server/src/contract/monitor';
+import { CheckpointCostsRequest, type CheckpointCostsResult } from '../../../server/src/contract/requests';
 import { makeNonce, monitorHtml } from '../../../webview/src/html';
-import { LAYER_PREFIX, UNIT_INDENT } from '../../../server/src/lsp/listing';
-import { openListing } from '../listings';
-import { reportFailure } from '../report';
+import { findUnit } from '../../../server/src/contract/listing';
+import { openListing } from '../shared/listings';
+import { reportFailure } from '../shared/report';
 import { RunHub, type RunSpec } from './runHub';
 
 const TITLE = 'Synaptic Balance: Training Monitor';
@@ -89,20 +90,14 @@ export class MonitorPanel implements vscode.Disposable {
     const frame = await this.hub.frameOf(runId, index).catch(() => undefined);
     if (!frame?.checkpoint) return;
     const editor = await openListing(vscode.Uri.parse(frame.checkpoint), { viewColumn: vscode.ViewColumn.Beside });
-    // The listing's layout (server/src/lsp/listing.ts): a layer's heading, then one line per unit.
+    // The listing's layout (server/src/contract/listing.ts): a layer's heading, then one line per unit.
     const doc = editor.document;
-    const heading = `${LAYER_PREFIX}${layer} `;
-    for (let i = 0; i < doc.lineCount; i++) {
-      if (!doc.lineAt(i).text.startsWith(heading)) continue;
-      const line = i + 1 + unit;
-      const label = `${layer}#${unit}`;
-      if (line < doc.lineCount && doc.lineAt(line).text.startsWith(`${' '.repeat(UNIT_INDENT)}${label} `)) {
-        const at = new vscode.Range(line, UNIT_INDENT, line, UNIT_INDENT + label.length);
-        editor.selection = new vscode.Selection(at.start, at.end);
-        editor.revealRange(at, vscode.TextEditorRevealType.InCenter);
-        return;
-      }
-      break;
+    const place = findUnit(doc.lineCount, (i) => doc.lineAt(i).text, layer, unit);
+    if (place) {
+      const at = new vscode.Range(place.line, place.start, place.line, place.end);
+      editor.selection = new vscode.Selection(at.start, at.end);
+      editor.revealRange(at, vscode.TextEditorRevealType.InCenter);
+      return;
     }
     void vscode.window.showInformationMessage(`Synaptic Balance: ${layer}#${unit} is not in the listing of ${path.basename(doc.uri.path)}.`);
   }

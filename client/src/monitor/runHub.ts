@@ -4,8 +4,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { MonitorHostMessage, MonitorRunInfo, MonitorSourceKind, MonitorViewMessage } from '../../../server/src/protocol';
-import { openCheckpointRun, openLogRun, type CostsOf, type RunEvents, type RunSource } from '../../../server/src/monitor/runSource';
+import type { MonitorHostMessage, MonitorRunInfo, MonitorSourceKind, MonitorViewMessage } from '../../../server/src/contract/monitor';
+import { openCheckpointRun, openLogRun, type CostsOf, type RunEvents, type RunSource } from './runs/runSource';
 
 export interface RunHubOptions {
   post: (m: MonitorHostMessage) => void;

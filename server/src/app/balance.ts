@@ -13,7 +13,7 @@ import { attachCompute } from '../compute/select';
 import { ChangedWhileReading } from '../errors/fileError';
 import { assertUnchanged } from '../formats/core/checkpoint';
 import { defaultOutputPath } from '../formats/core/safeWrite';
-import { scopeLabel } from '../protocol';
+import { scopeLabel } from '../contract/requests';
 import { analyzeNetwork } from './analyse';
 import { backendFor } from './compute';
 import type { NetworkOpener, OpenedNetwork } from './openNetwork';

@@ -1,6 +1,7 @@
 // The use cases' requests and outcomes: plain data, so the language server can post them across
 // a worker thread and the command line can build them from its arguments once.
-import type { BalanceScope, DeviceSetting, FunctionCheck } from '../protocol';
+import type { BalanceScope, FunctionCheck } from '../contract/requests';
+import type { DeviceSetting } from '../contract/settings';
 import type { BackendName } from '../compute/backend';
 import type { CheckpointAnalysis } from './analysis';
 

@@ -7,8 +7,8 @@ import type { CostStorage } from '../engine/costStorage';
 export type BackendName = 'cpu' | 'torch' | 'onnxruntime' | 'tfjs';
 export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'torch', 'onnxruntime', 'tfjs'];
 
-/** What the user asks for (protocol.ts, with the settings): `auto` is the fastest GPU backend that starts, else the CPU. */
-export { DEVICE_SETTINGS, type DeviceSetting } from '../protocol';
+/** What the user asks for (contract/settings.ts): `auto` is the fastest GPU backend that starts, else the CPU. */
+export { DEVICE_SETTINGS, type DeviceSetting } from '../contract/settings';
 
 /** One block's products: row = C·x (when x is given) and col = Cᵀ·y (when y is given). */
 export interface ProductJob {

@@ -3,8 +3,8 @@
 // every other; an up-to-date analysis the background queue already made is reused.
 import { statSync } from 'node:fs';
 import type { CancellationToken } from 'vscode-languageserver';
-import { float32Base64 } from '../monitor/floatArrays';
-import type { CheckpointCostsParams, CheckpointCostsResult } from '../protocol';
+import { float32Base64 } from '../contract/balanceLog';
+import type { CheckpointCostsParams, CheckpointCostsResult } from '../contract/requests';
 import type { CheckpointAnalysis } from '../app/analysis';
 import type { Session } from './session';
 import { analysisOptions } from './settings';

@@ -3,7 +3,8 @@
 // solves on the balance worker for the exact predicted ΔR (kept there for running the fix).
 import { basename } from 'node:path';
 import { CodeActionKind, type CancellationToken, type CodeAction, type CodeActionParams, type Command, type Diagnostic } from 'vscode-languageserver';
-import { Commands, DIAGNOSTIC_SOURCE, DiagnosticCodes, FIX_ALL_KIND, scopeLabel, type BalanceArgs, type BalanceScope, type CodeActionData, type DiagnosticData } from '../protocol';
+import { DIAGNOSTIC_SOURCE, DiagnosticCodes, FIX_ALL_KIND, type CodeActionData, type DiagnosticData } from '../contract/diagnostics';
+import { Commands, scopeLabel, type BalanceArgs, type BalanceScope } from '../contract/requests';
 import { num } from './numbers';
 import type { LayerAnalysis } from '../app/analysis';
 import { countAbove } from './listing';

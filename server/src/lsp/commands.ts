@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { ErrorCodes, MessageType, ResponseError, ShowMessageNotification, type CancellationToken, type ExecuteCommandParams, type WorkDoneProgressReporter } from 'vscode-languageserver';
 import { num } from './numbers';
-import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../protocol';
+import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../contract/requests';
 import { analysisOptions } from './settings';
 import { fixProgress } from './progress';
 import type { Session } from './session';

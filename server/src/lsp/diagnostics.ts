@@ -3,18 +3,8 @@
 // or the one error that kept it from being read.
 import { DiagnosticSeverity, type Diagnostic, type DiagnosticRelatedInformation, type Range } from 'vscode-languageserver';
 import { num } from './numbers';
-import {
-  DIAGNOSTIC_SOURCE,
-  DiagnosticCodes,
-  type CheckpointUnbalancedData,
-  type DiagnosticData,
-  type FileProblemData,
-  type LayerUnbalancedData,
-  type NotBalanceableData,
-  type SeverityName,
-  type Settings,
-  type UnitUnbalancedData,
-} from '../protocol';
+import { DIAGNOSTIC_SOURCE, DiagnosticCodes, type CheckpointUnbalancedData, type DiagnosticData, type FileProblemData, type LayerUnbalancedData, type NotBalanceableData, type UnitUnbalancedData } from '../contract/diagnostics';
+import type { SeverityName, Settings } from '../contract/settings';
 import type { JobFailure, LayerAnalysis } from '../app/analysis';
 import { countAbove, layerNameRange, layerTolerance, unitLabel, unitLabelRange, unitLine, worstUnit } from './listing';
 import type { Entry } from './store';

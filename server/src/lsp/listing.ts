@@ -1,15 +1,15 @@
 // The listing: a checkpoint as read-only text, a header, then per layer one heading line and
 // one line per unit or channel. Line numbers come from the layout alone (no text needed), so
 // diagnostics, hovers and symbols of a large model never render it; the text itself is
-// rendered on request and cached.
+// rendered on request and cached. How a heading and a unit line begin is the contract's
+// (server/src/contract/listing.ts): the client finds units by it.
+import { LAYER_PREFIX, UNIT_INDENT, unitLabel as labelOf, unitLinePrefix } from '../contract/listing';
 import { num } from './numbers';
 import { UNIT_STATUSES, type CheckpointAnalysis, type LayerAnalysis } from '../app/analysis';
 import type { Entry } from './store';
 
 /** Header lines before the notes: title, format, network, regularizer, R, balance. */
 const HEADER_FIXED = 6;
-export const LAYER_PREFIX = 'layer ';
-export const UNIT_INDENT = 2;
 
 export interface ListingLayout {
   /** Line of each layer's heading; its units follow on the next lines, then a blank line. */
@@ -50,7 +50,7 @@ export function unitLine(layout: ListingLayout, layer: number, unit: number): nu
 }
 
 export function unitLabel(l: LayerAnalysis, unit: number): string {
-  return `${l.name}#${unit}`;
+  return labelOf(l.name, unit);
 }
 
 /** Columns of a layer heading's name, and of a unit line's label (what diagnostics underline). */
@@ -143,7 +143,7 @@ function unitLines(out: string[], l: LayerAnalysis, tolerance: number, from: num
   for (let u = from; u < to; u++) {
     const reason = l.role === 'hidden' && c.reason[u] >= 0 ? ` — ${l.reasonTexts[c.reason[u]]}` : '';
     out.push(
-      `  ${unitLabel(l, u).padEnd(width)}  IN ${num(c.in[u]).padEnd(10)}  OUT ${num(c.out[u]).padEnd(10)}  rel ${num(c.rel[u]).padEnd(10)}` +
+      `${unitLinePrefix()}${unitLabel(l, u).padEnd(width)}  IN ${num(c.in[u]).padEnd(10)}  OUT ${num(c.out[u]).padEnd(10)}  rel ${num(c.rel[u]).padEnd(10)}` +
         `  λ* ${num(c.lambda[u]).padEnd(10)}  ΔR ${num(c.deltaR[u]).padEnd(10)}  ${unitStatus(l, u, tolerance).padEnd(10)}${act}${reason}`,
     );
   }

@@ -2,7 +2,7 @@
 // list of known checkpoints. A listing asked for before its checkpoint was analysed moves it
 // to the front of the queue; one outside the workspace is analysed on demand.
 import { statSync } from 'node:fs';
-import type { CheckpointInfo, ListingResult } from '../protocol';
+import type { CheckpointInfo, ListingResult } from '../contract/requests';
 import { listingText } from './listing';
 import { deviceLabel } from './settings';
 import type { Session } from './session';

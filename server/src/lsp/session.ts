@@ -1,7 +1,8 @@
 // The running server's state in one place (rust-analyzer's "ctx"): settings, the checkpoint
 // store, the workers, the scheduler and the watcher, and how a change reaches clients.
 import type { CancellationToken, ClientCapabilities, Connection } from 'vscode-languageserver';
-import { DEFAULT_SETTINGS, ListingChangedNotification, scopeLabel, type BalanceScope, type Settings } from '../protocol';
+import { ListingChangedNotification, scopeLabel, type BalanceScope } from '../contract/requests';
+import { DEFAULT_SETTINGS, type Settings } from '../contract/settings';
 import { isCandidate } from './candidates';
 import { diagnosticsOf } from './diagnostics';
 import { AnalysisProgress } from './progress';

@@ -1,7 +1,7 @@
 // What the server knows about each checkpoint: its state, its latest analysis (kept while a
 // new one runs, so the listing stays useful), or why it could not be read; and a version that
 // grows with every change clients can see.
-import type { CheckpointInfo, CheckpointState } from '../protocol';
+import type { CheckpointInfo, CheckpointState } from '../contract/requests';
 import type { CheckpointAnalysis, JobFailure } from '../app/analysis';
 import { countAbove, layoutOf, type ListingLayout } from './listing';
 import { fileUriOf, listingUriOfPath, pathOfUri } from './uris';

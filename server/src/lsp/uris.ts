@@ -1,6 +1,6 @@
 // Paths and the URIs clients use for them: a checkpoint's `file:` URI and its listing's.
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fileUriOfListing, listingUriOf } from '../protocol';
+import { fileUriOfListing, listingUriOf } from '../contract/listing';
 
 export function fileUriOf(path: string): string {
   return pathToFileURL(path).href;

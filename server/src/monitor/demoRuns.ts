@@ -5,6 +5,7 @@
 // the balance.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { demoLogName, type DemoRunName } from '../contract/monitor';
 import { applyScales } from '../engine/applyScales';
 import { relu } from '../engine/activation';
 import { balance } from '../engine/balance';
@@ -21,7 +22,7 @@ type Tf = typeof import('@tensorflow/tfjs');
 export const SIZES = [16, 48, 48, 1] as const;
 
 export interface RunSpec {
-  name: 'sgd' | 'sgd-l2' | 'balanced-large-lr';
+  name: DemoRunName;
   lr: number;
   l2: number;
   balancedStart: boolean;
@@ -116,7 +117,7 @@ interface LiveRun {
 
 function startRun(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'report'>>): LiveRun {
   const started = Date.now();
-  const file = join(opts.out, `${spec.name}.jsonl`);
+  const file = join(opts.out, demoLogName(spec.name));
   writeFileSync(file, '');
   let weights = initialWeights(opts.seed);
   if (spec.balancedStart) weights = balancedWeights(weights);

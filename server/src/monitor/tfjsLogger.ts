@@ -8,7 +8,7 @@
 // ReLU (without maxValue) / LeakyReLU / PReLU / Activation('relu'|'linear') layers — by another
 // Dense or Conv layer. Layers are taken in model.layers order: a sequential chain.
 import { appendFileSync } from 'node:fs';
-import { encodeFloats, jsonScalar } from './floatArrays';
+import { encodeFloats, jsonScalar, LOG_VERSION } from '../contract/balanceLog';
 
 /** The slice of a tfjs tensor this logger reads. */
 export interface TensorLike {
@@ -147,7 +147,7 @@ export class TfjsBalanceLogger {
       const c = layerCosts(pair, this.p);
       return { name: c.name, in: encodeFloats(c.in), out: encodeFloats(c.out), weightNorm: jsonScalar(c.weightNorm) };
     });
-    const rec: Record<string, unknown> = { v: 1, ...(this.opts.run !== undefined ? { run: this.opts.run } : {}), step, time: Date.now() / 1000, p: this.p, layers, ...extra };
+    const rec: Record<string, unknown> = { v: LOG_VERSION, ...(this.opts.run !== undefined ? { run: this.opts.run } : {}), step, time: Date.now() / 1000, p: this.p, layers, ...extra };
     this.write(JSON.stringify(rec) + '\n');
   }
 

@@ -1,13 +1,12 @@
 // Writing a model file without ever leaving a half-written one: the content goes to a
 // temporary file beside the target, is verified, then renamed into place.
 import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { balancedFileName } from '../../contract/output';
 
-/** `<name>.balanced.<ext>` beside the input. */
+/** `<name>.balanced.<ext>` beside the input (the name is the contract's: the client shows it too). */
 export function defaultOutputPath(input: string, extension: string): string {
-  const ext = extname(input);
-  const stem = basename(input, ext);
-  return join(dirname(input), `${stem}.balanced.${ext ? ext.slice(1) : extension}`);
+  return join(dirname(input), balancedFileName(basename(input), extension));
 }
 
 export interface SafeWriteOptions {

@@ -1,5 +1,6 @@
 // What a run tells its host (client/src/monitor): the contract both sides code against.
-import type { CheckpointCostsResult, MonitorFrame, MonitorRunInfo, MonitorSeries } from '../protocol';
+import type { MonitorFrame, MonitorRunInfo, MonitorSeries } from '../../../../server/src/contract/monitor';
+import type { CheckpointCostsResult } from '../../../../server/src/contract/requests';
 
 export interface RunEvents {
   /** The whole series: first load, and after a reset. */

@@ -1,6 +1,6 @@
 // The per-step scalars of a run in flat growable arrays (MonitorSeries layout), plus where each
 // step came from (a byte range, a checkpoint): what a run keeps in memory however long it is.
-import type { MonitorLayerScalars, MonitorSeries } from '../protocol';
+import type { MonitorLayerScalars, MonitorSeries } from '../../../../server/src/contract/monitor';
 
 const K = 3;
 

@@ -1,7 +1,6 @@
 // A checkpoint's per-layer costs (the server's synbal/checkpointCosts answer) as log layers.
-import type { CheckpointCostsResult } from '../protocol';
-import { decodeBase64Floats } from './floatArrays';
-import type { LayerRecord } from './logRecord';
+import type { CheckpointCostsResult } from '../../../../server/src/contract/requests';
+import { decodeBase64Floats, type LayerRecord } from '../../../../server/src/contract/balanceLog';
 
 export function layersOfCosts(r: CheckpointCostsResult): LayerRecord[] {
   return r.layers.map((l) => {

@@ -2,17 +2,8 @@
 // the server's `synbal/listing` request and refreshed on `synbal/listingChanged`.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import {
-  fileUriOfListing,
-  LISTING_LANGUAGE_ID,
-  LISTING_SCHEME,
-  listingUriOf,
-  ListingChangedNotification,
-  ListingRequest,
-  type ListingChangedParams,
-  type ListingParams,
-  type ListingResult,
-} from '../../server/src/protocol';
+import { fileUriOfListing, LISTING_LANGUAGE_ID, LISTING_SCHEME, listingUriOf } from '../../../server/src/contract/listing';
+import { ListingChangedNotification, ListingRequest, type ListingChangedParams, type ListingParams, type ListingResult } from '../../../server/src/contract/requests';
 
 export class ListingProvider implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();

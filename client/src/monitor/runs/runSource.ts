@@ -3,5 +3,3 @@
 export type { CostsOf, RunEvents, RunSource } from './runEvents';
 export { openLogRun, LogRun } from './logRun';
 export { openCheckpointRun, CheckpointRun, CHECKPOINT_EXTENSIONS } from './checkpointRun';
-export { parseRecord, LOG_VERSION, type LogRecord, type LayerRecord } from './logRecord';
-export { float32Base64, decodeBase64Floats } from './floatArrays';

@@ -4,7 +4,8 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { CheckpointCostsResult, MonitorFrame } from '../protocol';
+import type { MonitorFrame } from '../../../../server/src/contract/monitor';
+import type { CheckpointCostsResult } from '../../../../server/src/contract/requests';
 import { compareCheckpoints, stepNumberOf } from './checkpointOrder';
 import { layersOfCosts } from './costsFigures';
 import { layerFrame, layerScalars, unitCount } from './layerFigures';

@@ -2,11 +2,11 @@
 // range, and reads a step's heatmap back from its bytes when asked.
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { MonitorFrame } from '../protocol';
+import type { MonitorFrame } from '../../../../server/src/contract/monitor';
 import { FileTail, nodeTailFs, type TailFs } from './fileTail';
 import { layerFrame, layerScalars, unitCount } from './layerFigures';
 import { LineSplitter, type Line } from './lineSplitter';
-import { parseRecord, type LogRecord } from './logRecord';
+import { parseRecord, type LogRecord } from '../../../../server/src/contract/balanceLog';
 import { PolledRun } from './polledRun';
 import type { RunEvents } from './runEvents';
 

@@ -1,7 +1,7 @@
 // What the monitor shows of one logged layer: per-unit relative deficits (computed in float64,
 // sent as float32) and the layer's scalars for the time series.
-import type { MonitorLayerFrame, MonitorLayerScalars } from '../protocol';
-import type { LayerRecord } from './logRecord';
+import type { MonitorLayerFrame, MonitorLayerScalars } from '../../../../server/src/contract/monitor';
+import type { LayerRecord } from '../../../../server/src/contract/balanceLog';
 
 export function unitCount(l: LayerRecord): number {
   return (l.in ?? l.deficit)!.length;

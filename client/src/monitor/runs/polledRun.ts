@@ -1,7 +1,7 @@
 // What every run source shares: polling, the per-step series, and sending the host either the
 // whole series or only what it lacks. Subclasses read their source in poll() and a step's
 // heatmap in frame().
-import type { MonitorFrame, MonitorRunInfo, MonitorSeries } from '../protocol';
+import type { MonitorFrame, MonitorRunInfo, MonitorSeries } from '../../../../server/src/contract/monitor';
 import { Poller } from './poller';
 import type { RunEvents, RunSource } from './runEvents';
 import { SeriesStore } from './seriesStore';

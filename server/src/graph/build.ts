@@ -5,7 +5,7 @@ import type { Checkpoint } from '../formats/checkpoint';
 import { proposeTopology, type ModuleHint } from './conventions';
 import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
-import { kerasToNetwork } from './keras';
+import { kerasToNetwork } from '../formats/keras/network';
 import { onnxToNetwork } from './onnx';
 import { tfjsToNetwork } from './tfjs';
 import { isPickleStructure, moduleHints } from './pickleHints';

@@ -9,7 +9,7 @@ import { TFJS_FORMAT, type TfjsGraphNode, type TfjsGraphStructure, type TfjsStru
 import type { Tensor } from '../tensor/tensor';
 import { KERAS_H5_FORMAT } from '../formats/keras/structure';
 import type { BuiltNetwork } from './build';
-import { kerasToNetwork } from './keras';
+import { kerasToNetwork } from '../formats/keras/network';
 
 /** The network of a TF.js checkpoint: layers models through the Keras builder, graph models op by op. */
 export function tfjsToNetwork(cp: Checkpoint): BuiltNetwork {

@@ -7,7 +7,7 @@ import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
 import { kerasToNetwork } from '../formats/keras/network';
 import { onnxToNetwork } from './onnx';
-import { tfjsToNetwork } from './tfjs';
+import { tfjsToNetwork } from '../formats/tfjs/network';
 import { isPickleStructure, moduleHints } from './pickleHints';
 
 export interface BuiltNetwork {

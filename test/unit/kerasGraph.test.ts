@@ -13,7 +13,7 @@ import { compareFunctions } from '../../server/src/engine/verify';
 import { loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { kerasH5Format, kerasZipFormat, prepareKeras } from '../../server/src/formats/keras/index';
 import type { ModelFormat } from '../../server/src/formats/registry';
-import { kerasToNetwork } from '../../server/src/graph/keras';
+import { kerasToNetwork } from '../../server/src/formats/keras/network';
 import { tensorValues } from '../../server/src/tensor/tensor';
 import { engineOutput, fixture, functionalConfig, maxRelative, memoryKeras, reference, scratch, softmax } from '../fixtures/keras/helpers';
 

@@ -17,7 +17,7 @@ import { lp } from '../../server/src/engine/regularizer';
 import { compareFunctions } from '../../server/src/engine/verify';
 import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
-import { tfjsToNetwork } from '../../server/src/graph/tfjs';
+import { tfjsToNetwork } from '../../server/src/formats/tfjs/network';
 
 const FIX = join(__dirname, '..', 'fixtures', 'tfjs');
 const dirs: string[] = [];

@@ -15,7 +15,7 @@ import { lp } from '../../server/src/engine/regularizer';
 import { normal, rng } from '../../server/src/engine/random';
 import { loadTensor } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
-import { tfjsToNetwork } from '../../server/src/graph/tfjs';
+import { tfjsToNetwork } from '../../server/src/formats/tfjs/network';
 
 const PKG = 'nsfwjs';
 const VERSION = '4.3.0';

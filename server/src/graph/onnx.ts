@@ -14,6 +14,7 @@ import type { NodeRecord } from '../formats/onnx/proto';
 import { onnxStructure } from '../formats/onnx/reader';
 import type { Tensor } from '../tensor/tensor';
 import { composeActivations, passThrough, stopReason, type ChannelState } from './passThrough';
+import { asFileError } from '../errors/fileError';
 
 export interface OnnxNetwork {
   network: Network;
@@ -846,7 +847,6 @@ export function onnxToNetwork(cp: Checkpoint): OnnxNetwork {
   try {
     return new Builder(cp).build();
   } catch (e) {
-    const msg = (e as Error).message;
-    throw new Error(msg.startsWith(cp.path) ? msg : `${cp.path}: ${msg}`, { cause: e });
+    throw asFileError(cp.path, e);
   }
 }

@@ -5,7 +5,7 @@ import { openKerasH5, writeKerasH5 } from './keras2';
 import { openKerasZip, writeKerasZip } from './keras3';
 import { KERAS_H5_FORMAT, KERAS_ZIP_FORMAT } from './structure';
 import { firstZipEntryName } from '../zip';
-import { kerasToNetwork } from '../../graph/keras';
+import { kerasToNetwork } from './network';
 
 export { prepareKeras, kerasReady } from './hdf5';
 export { KERAS_H5_FORMAT, KERAS_ZIP_FORMAT, isKerasCheckpoint, kerasStructureOf, type KerasStructure, type KerasWeight } from './structure';

@@ -2,7 +2,7 @@
 import type { ModelFormat } from '../core/format';
 import { openTfjs, sniffTfjs, TFJS_FORMAT } from './read';
 import { writeTfjs } from './write';
-import { tfjsToNetwork } from '../../graph/tfjs';
+import { tfjsToNetwork } from './network';
 
 export { openTfjs, sniffTfjs, tfjsInfoOf, TFJS_FORMAT, type TfjsGraphNode, type TfjsGraphStructure, type TfjsInfo, type TfjsLayersStructure, type TfjsStructure } from './read';
 export { shardCopyPath, writeTfjs } from './write';

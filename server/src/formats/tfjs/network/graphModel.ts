@@ -1,0 +1,40 @@
+// A TF.js graph model as a network. Phases: planNodes (→ NodePlan) → traceNodes (→ GraphTrace)
+// → graphNetwork (→ BuiltNetwork), where the values nobody reads are the outputs.
+import type { BuiltNetwork } from '../../core/format';
+import type { Checkpoint } from '../../core/checkpoint';
+import type { TfjsGraphNode, TfjsGraphStructure } from '../read';
+import { planNodes } from './graphPlan';
+import { traceNodes, type GraphTrace } from './graphTrace';
+import { asFileError } from '../../../errors/fileError';
+
+/** A TF.js graph model's ops as a network: Conv2D, DepthwiseConv2dNative, MatMul, BiasAdd, activations, fused ops, AddV2 residuals. */
+export function tfjsGraphToNetwork(cp: Checkpoint): BuiltNetwork {
+  const s = cp.structure as TfjsGraphStructure | undefined;
+  if (s?.kind !== 'tfjs-graph') throw new Error(`${cp.path}: not a TensorFlow.js graph model`);
+  try {
+    const plan = planNodes(s);
+    const entries = new Map(cp.tensors.map((t) => [t.name, t]));
+    const trace = traceNodes(plan.order, plan.uses, entries, [`topology from the TensorFlow.js graph model (${plan.order.length} nodes)`]);
+    return graphNetwork(cp.path, plan.order, trace);
+  } catch (e) {
+    throw asFileError(cp.path, e);
+  }
+}
+
+function graphNetwork(name: string, order: readonly TfjsGraphNode[], trace: GraphTrace): BuiltNetwork {
+  const { draft, values, uses } = trace;
+  const notes = [...draft.notes];
+  const groups = new Map(draft.groups.map((g) => [g.name, { ...g }]));
+  // Values nobody reads are the outputs.
+  const outs = order.filter((n) => !uses.get(n.name) && values.get(n.name)?.kind === 'group');
+  if (!outs.length) throw new Error('the graph has no output computed from its inputs');
+  for (const n of outs) {
+    const g = groups.get((values.get(n.name) as { group: string }).group)!;
+    g.role = 'output';
+    if (g.activation?.kind === 'other') {
+      notes.push(`output ${g.name}: its ${g.activation.name} is left out of forward passes (outputs are never rescaled, so it does not matter to balancing)`);
+      delete g.activation;
+    }
+  }
+  return { network: { name, groups: [...groups.values()], tensors: [...draft.tensors.values()], connections: draft.connections }, notes };
+}

@@ -4,7 +4,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Network } from '../engine/network';
 import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../tensor/dtype';
 import { numel, type Tensor } from '../tensor/tensor';
-import { readParallel } from '../engine/parallel';
+import { readParallel } from '../threads/parallel';
 
 /** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
 export type StoredDType = DType | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float8' | 'complex64' | 'other';

@@ -20,6 +20,7 @@ import { openNetworkFile, type OpenedNetwork } from '../graph/open';
 import { manifestPathFor } from '../graph/manifest';
 import { checkFlags, flagNumber, flagString, type ParsedArgs } from './args';
 import { BACKEND_NAMES, DEVICE_SETTINGS, type BackendName, type ComputeBackend, type DeviceSetting } from '../compute/backend';
+import { cpuBackend } from '../compute/cpuBackend';
 import { selectBackend } from '../compute/select';
 import { parameterCount } from '../engine/network';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
@@ -67,7 +68,7 @@ function open(file: string | undefined, args: ParsedArgs): Opened {
 
 function compileFor(o: Opened, reg: Regularizer, compute?: ComputeBackend): Problem {
   try {
-    return compile(o.network, reg, compute);
+    return compile(o.network, reg, compute ?? cpuBackend);
   } catch (e) {
     throw new Error(`${o.file}: ${(e as Error).message}`);
   }

@@ -1,5 +1,6 @@
 // One checkpoint from bytes to the figures a listing shows: open, build, compile, analyse
 // (with each unit's λ* and ΔR, and each layer's tied optimum). Runs in a worker thread.
+import { cpuBackend } from '../../compute/cpuBackend';
 import { analyze } from '../../engine/analyze';
 import { compile, type Problem } from '../../engine/compile';
 import { varStats, type VarStats } from '../../engine/evaluate';
@@ -16,7 +17,7 @@ import { DTYPE_EPSILON, type DType } from '../../tensor/dtype';
 
 export function compileFor(path: string, network: Network, p: number): Problem {
   try {
-    return compile(network, lp(p));
+    return compile(network, lp(p), cpuBackend);
   } catch (e) {
     const msg = (e as Error).message;
     throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);

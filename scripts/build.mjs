@@ -7,7 +7,7 @@ const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const entries = {
   cli: 'server/src/bin/synbal.ts',
   bench: 'server/src/bench/main.ts',
-  computeWorker: 'server/src/engine/parallelWorker.ts',
+  computeWorker: 'server/src/threads/parallelWorker.ts',
   computeBridge: 'server/src/compute/bridgeWorker.ts',
   server: 'server/src/server.ts',
   lspWorker: 'server/src/lsp/worker.ts',

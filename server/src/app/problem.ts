@@ -4,6 +4,7 @@ import { compile, type Problem } from '../engine/compile';
 import type { Network } from '../engine/network';
 import { lp, parseRegularizer, type Regularizer } from '../engine/regularizer';
 import type { ComputeBackend } from '../compute/backend';
+import { cpuBackend } from '../compute/cpuBackend';
 import { aboutFile } from '../errors/fileError';
 import type { AnalysisOptions } from './requests';
 
@@ -12,5 +13,6 @@ export function regularizerOf(options: Pick<AnalysisOptions, 'p' | 'regularizer'
 }
 
 export function compileFor(path: string, network: Network, regularizer: Regularizer, compute?: ComputeBackend): Problem {
-  return aboutFile(path, () => compile(network, regularizer, compute));
+  // Without a named backend the threaded CPU one: the engine's own default is single-threaded.
+  return aboutFile(path, () => compile(network, regularizer, compute ?? cpuBackend));
 }

@@ -1,5 +1,6 @@
 // Every measurement of one network, meant to run alone in a fresh process so that its peak
 // RSS belongs to that network only.
+import { cpuBackend } from '../compute/cpuBackend';
 import { balance } from '../engine/balance';
 import { compile } from '../engine/compile';
 import { unitStats } from '../engine/evaluate';
@@ -51,7 +52,7 @@ function log(name: string, text: string): void {
 export function measureCase(c: BenchCase): NetworkResult {
   const built = timeOnce(() => c.build());
   const net = built.result;
-  const compiled = timeOnce(() => compile(net, lp(2)));
+  const compiled = timeOnce(() => compile(net, lp(2), cpuBackend));
   const problem = compiled.result;
   log(c.name, `${net.name}: built in ${built.ms.toFixed(0)} ms, compiled in ${compiled.ms.toFixed(0)} ms`);
 

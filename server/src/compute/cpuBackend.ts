@@ -1,9 +1,9 @@
-// The default backend: today's kernels on typed arrays in this process, float64 accumulation,
-// large blocks spread over worker threads (engine/parallel.ts). Nothing is uploaded.
-import { costProducts } from '../engine/costStorage';
-import { scaleParallel } from '../engine/parallel';
+// The CPU backend the front ends use: the engine's kernels on typed arrays in this process,
+// float64 accumulation, large blocks spread over worker threads (threads/parallel.ts).
+// Nothing is uploaded. (The engine's own default, inProcessBackend, is the same on one thread.)
+import type { ComputeBackend, ProductJob, ScaleJob } from '../engine/computeBackend';
 import { scaleRows } from '../engine/scaleRows';
-import type { ComputeBackend, ProductJob, ScaleJob } from './backend';
+import { costProductsThreaded, scaleParallel } from '../threads/parallel';
 
 class CpuBackend implements ComputeBackend {
   readonly name = 'cpu';
@@ -15,7 +15,7 @@ class CpuBackend implements ComputeBackend {
   load(): void {}
 
   products(jobs: readonly ProductJob[]): void {
-    for (const j of jobs) costProducts(j.cost, j.x, j.y, j.row, j.col);
+    for (const j of jobs) costProductsThreaded(j.cost, j.x, j.y, j.row, j.col);
   }
 
   scale(j: ScaleJob): void {

@@ -172,7 +172,7 @@ export function selectBackend(opts: ComputeOptions, elements: number): Selection
  */
 export function attachCompute(problem: Problem, backend: ComputeBackend): ComputeBackend {
   if (problem.regularizer.power === undefined || backend === cpuBackend) {
-    problem.compute = undefined;
+    problem.compute = cpuBackend;
     return cpuBackend;
   }
   backend.load(problem.blocks.flatMap((b) => (b.cost ? [b.cost] : [])));

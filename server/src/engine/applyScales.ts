@@ -40,7 +40,7 @@ export function scaledTensors(problem: Problem, x: Float64Array, opts: ScaleOpti
     }
     const dst = copy.data;
     if (fast) {
-      // Float weights, one element per (row, column): row by row, over several threads when large.
+      // Float weights, one element per (row, column): row by row on the problem's backend (over several threads when large on compute's CPU backend).
       const out = dst as Float32Array | Float64Array;
       if (sb === 1) {
         computeOf(problem).scale({ src, dst: out, base, sa, nT, nC: nS, ft, fs, cost: blk.cost });

@@ -8,7 +8,7 @@ import { groupIndex, tensorIndex, type AxisMap, type Connection, type Network, t
 import type { Regularizer } from './regularizer';
 import { buildCostStorage, costProducts, type CostStorage } from './costStorage';
 import { costAt, primeOnes } from './evaluate';
-import type { ComputeBackend, ProductJob } from '../compute/backend';
+import type { ComputeBackend, ProductJob } from './computeBackend';
 
 export type UnitStatus = 'balanceable' | 'visible' | 'fixed' | 'dead';
 
@@ -74,7 +74,10 @@ export interface Problem {
   blocks: Block[];
   /** Every block, regularized or not: the ones a scaling rewrites. */
   scaled: Block[];
-  /** Where the products and the final scaling run (compute/select.ts, attachCompute); the CPU when unset. */
+  /**
+   * Where the products (single power only) and the final scaling run (compute/select.ts,
+   * attachCompute); the engine's one-thread inProcessBackend when unset.
+   */
   compute?: ComputeBackend;
 }
 
@@ -208,8 +211,9 @@ function tieRoots(net: Network, groups: Map<string, number>, groupOffset: number
 
 /**
  * `compute`: the backend that will run this problem's products (its cost blocks are loaded
- * there now, and the row and column sums at Λ = 1 computed there); the CPU when absent. Sums
- * of powers always stay on the CPU.
+ * there now, and the row and column sums at Λ = 1 computed there) and its final scaling; the
+ * engine's one-thread inProcessBackend when absent. Products of sums of powers always stay
+ * in this process (only the scaling goes to `compute`).
  */
 export function compile(net: Network, regularizer: Regularizer, compute?: ComputeBackend): Problem {
   const groups = groupIndex(net);
@@ -383,7 +387,7 @@ export function compile(net: Network, regularizer: Regularizer, compute?: Comput
     groupVars: groupVarLists.map((l) => Int32Array.from(l)),
     blocks: blocks.filter((b) => b.regularized),
     scaled: blocks,
-    compute: regularizer.power !== undefined ? compute : undefined,
+    compute,
   };
 }
 

@@ -2,7 +2,6 @@
 // that multiplies C by a vector from the right and another from the left.
 import { backingBuffer, bfloat16ToNumber, float16Table } from '../tensor/dtype';
 import type { BlockLayout } from './compile';
-import { canParallelize, fusedParallel } from './parallel';
 
 /**
  * Either a dense row-major matrix (taps summed, any p, decoded from any dtype), or, for large
@@ -46,9 +45,13 @@ export function buildCostStorage(layout: BlockLayout, p: number): CostStorage {
   return { kind: 'matrix', nT, nS, data: out };
 }
 
+/** The fused pass over rows [0, nR) of a row-major matrix (see fused below for the contract). */
+export type FusedKernel = (data: Float64Array | Float32Array, base: number, nR: number, nC: number, kind: 0 | 1 | 2, x: Float64Array, y: Float64Array, row: Float64Array, col: Float64Array) => void;
+
 /**
  * row[a] = Σ_b C[a][b]·x[b] (when x is given) and col[b] = Σ_a C[a][b]·y[a] (when y is given),
- * in one pass over C. Both outputs are overwritten.
+ * in one pass over C. Both outputs are overwritten. `kernel` runs the pass: this thread's
+ * fused() unless a caller spreads it (threads/parallel.ts, for compute's CPU backend).
  */
 export function costProducts(
   c: CostStorage,
@@ -56,6 +59,7 @@ export function costProducts(
   y: Float64Array | null,
   row: Float64Array,
   col: Float64Array,
+  kernel: FusedKernel = fused,
 ): void {
   const { nT, nS } = c;
   // One fused kernel serves every case: a missing side multiplies zeros (its output is
@@ -67,10 +71,9 @@ export function costProducts(
   const kind = c.kind === 'matrix' ? 0 : c.p === 2 ? 2 : 1;
   const data = c.data;
   const base = c.kind === 'matrix' ? 0 : c.base;
-  const run = canParallelize(data, nT * nS) ? fusedParallel : fused;
   // Storage [source][target] (Keras, ONNX MatMul) is the transpose: swap the roles.
-  if (c.kind === 'weights' && c.sb !== 1) run(data, base, nS, nT, kind, ys, xs, colOut, rowOut);
-  else run(data, base, nT, nS, kind, xs, ys, rowOut, colOut);
+  if (c.kind === 'weights' && c.sb !== 1) kernel(data, base, nS, nT, kind, ys, xs, colOut, rowOut);
+  else kernel(data, base, nT, nS, kind, xs, ys, rowOut, colOut);
 }
 
 const zeroCache: Float64Array[] = [];

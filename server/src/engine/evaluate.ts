@@ -2,8 +2,7 @@
 // balance quantities IN/OUT, the regularizer R, and the Hessian of R for Newton steps.
 import { costProducts, type CostStorage } from './costStorage';
 import type { Block, Problem } from './compile';
-import type { ComputeBackend, ProductJob } from '../compute/backend';
-import { cpuBackend } from '../compute/cpuBackend';
+import { inProcessBackend, type ComputeBackend, type ProductJob } from './computeBackend';
 import { cost as gCost, curvature, flux, gradientScale } from './regularizer';
 
 export interface VarStats {
@@ -92,9 +91,9 @@ export function gatherScales(block: Block, alpha: Float64Array, beta: Float64Arr
   for (let b = 0; b < sVar.length; b++) w.x[b] = sVar[b] >= 0 ? beta[sVar[b]] : 1;
 }
 
-/** The backend that runs a problem's products (the CPU unless one was attached). */
+/** The backend that runs a problem's products (this thread's kernels unless one was given). */
 export function computeOf(problem: Problem): ComputeBackend {
-  return problem.compute ?? cpuBackend;
+  return problem.compute ?? inProcessBackend;
 }
 
 export interface ProductRequest {
@@ -430,7 +429,7 @@ export function hessian(problem: Problem, x: Float64Array, pass?: BlockPass[]): 
         if (needRow || needCol) jobs.push({ cost: h.storage, x: needRow ? X : null, y: needCol ? Y : null, row: rows[i], col: cols[i] });
         return { needRow, needCol };
       });
-      if (jobs.length > 0) (power !== undefined ? computeOf(problem) : cpuBackend).products(jobs);
+      if (jobs.length > 0) (power !== undefined ? computeOf(problem) : inProcessBackend).products(jobs);
       hb.forEach((h, i) => {
         const { tVar, sVar, sDeg } = h.block;
         const { needRow, needCol } = need[i];

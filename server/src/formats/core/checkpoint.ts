@@ -7,7 +7,7 @@ import { numel, type Tensor } from '../../tensor/tensor';
 import { ChangedWhileReading } from '../../errors/fileError';
 
 export { ChangedWhileReading };
-import { readParallel } from '../../engine/parallel';
+import { readParallel } from '../../threads/parallel';
 
 /** Element types a checkpoint may store; only the float ones (DType) can be balanced. */
 export type StoredDType = DType | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'bool' | 'float8' | 'complex64' | 'other';

@@ -2,8 +2,8 @@
 // reports through a shared counter, so the main thread can wait synchronously.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { fused } from './costStorage';
-import { scaleRows } from './scaleRows';
+import { fused } from '../engine/costStorage';
+import { scaleRows } from '../engine/scaleRows';
 import type { BandJob, ReadJob, ScaleJob } from './parallel';
 
 function scale(job: ScaleJob): void {

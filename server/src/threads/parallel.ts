@@ -1,12 +1,14 @@
 // The fused cost kernel spread over CPU cores: worker threads take bands of rows of a matrix
 // held in shared memory, the main thread takes one band too, then waits on a shared counter.
-// Synchronous for callers, so the solvers stay plain functions.
+// Synchronous for callers, so the solvers stay plain functions. The same pool scales weights
+// and reads large files. Outside the engine (which stays single-threaded and does no I/O):
+// compute's CPU backend and formats/checkpoint.ts call in here.
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { fused } from './costStorage';
-import { scaleRows } from './scaleRows';
+import { costProducts, fused, type CostStorage } from '../engine/costStorage';
+import { scaleRows } from '../engine/scaleRows';
 
 export interface BandJob {
   ctrl: SharedArrayBuffer;
@@ -244,4 +246,9 @@ export function fusedParallel(data: Float32Array | Float64Array, base: number, n
     const part = cols.subarray(b * nC, (b + 1) * nC);
     for (let c = 0; c < nC; c++) col[c] += part[c];
   }
+}
+
+/** costProducts (engine/costStorage.ts) with large shared blocks split over the pool. */
+export function costProductsThreaded(c: CostStorage, x: Float64Array | null, y: Float64Array | null, row: Float64Array, col: Float64Array): void {
+  costProducts(c, x, y, row, col, canParallelize(c.data, c.nT * c.nS) ? fusedParallel : fused);
 }

@@ -12,7 +12,7 @@ import { lp } from '../../server/src/engine/regularizer';
 import { loadTensor } from '../../server/src/formats/checkpoint';
 import { f32, graphProto, modelProto, valueInfo, type NodeSpec, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { onnxFormat } from '../../server/src/formats/onnx/format';
-import { onnxToNetwork } from '../../server/src/graph/onnx';
+import { onnxToNetwork } from '../../server/src/formats/onnx/network';
 import { composeActivations } from '../../server/src/graph/passThrough';
 import { relu, leakyRelu, identity } from '../../server/src/engine/activation';
 import { tensorValues } from '../../server/src/tensor/tensor';

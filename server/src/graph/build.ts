@@ -6,7 +6,7 @@ import { proposeTopology, type ModuleHint } from './conventions';
 import { topologyToNetwork, type Topology } from './layerSpec';
 import { readManifestFor } from './manifest';
 import { kerasToNetwork } from './keras';
-import { onnxToNetwork } from './onnx';
+import { onnxToNetwork } from '../formats/onnx/network';
 import { tfjsToNetwork } from './tfjs';
 import { isPickleStructure, moduleHints } from './pickleHints';
 

@@ -10,7 +10,7 @@ import { isConv } from './layers';
 import type { Finding, GroupInfo, GroupTrace, Layer, LayerGroups, Layers } from './types';
 
 /** `wanted`, or `wanted #k` when taken; the name is added to `taken`. */
-export function uniqueName(wanted: string, taken: Set<string>): string {
+function uniqueName(wanted: string, taken: Set<string>): string {
   let name = wanted;
   for (let k = 2; taken.has(name); k++) name = `${wanted} #${k}`;
   taken.add(name);

@@ -13,7 +13,9 @@
 //   tieResiduals      GroupTrace[]                 → ties, findings
 //   layerConnections  LayerGroups, GroupTrace[]    → source groups, view connections, findings, notes
 //   storedConnections view connections             → connections, tensors, findings
+//   reasonsOf         traces, findings             → each group's reasons, in order found
 //   finishGroups      groups, traces, reasons      → unit groups, notes
+//   graphNotes        checkpoint, Layers, ties     → notes on the graph as a whole
 import type { Network } from '../../../engine/network';
 import type { BuiltNetwork } from '../../../graph/build';
 import type { Checkpoint } from '../../checkpoint';

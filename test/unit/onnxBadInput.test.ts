@@ -13,7 +13,7 @@ import { bytesField, f32, messageField, modelProto, stringField, valueInfo, vari
 import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxStructure, openOnnx } from '../../server/src/formats/onnx/reader';
 import { encodeVarint } from '../../server/src/formats/onnx/wire';
-import { onnxToNetwork } from '../../server/src/graph/onnx';
+import { onnxToNetwork } from '../../server/src/formats/onnx/network';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const dir = mkdtempSync(join(tmpdir(), 'synbal-onnx-bad-'));

@@ -12,8 +12,8 @@ import { lp } from '../../server/src/engine/regularizer';
 import { loadTensor } from '../../server/src/formats/core/checkpoint';
 import { f32, graphProto, modelProto, valueInfo, type NodeSpec, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { onnxFormat } from '../../server/src/formats/onnx/format';
-import { onnxToNetwork } from '../../server/src/graph/onnx';
-import { composeActivations } from '../../server/src/graph/passThrough';
+import { onnxToNetwork } from '../../server/src/formats/onnx/network';
+import { composeActivations } from '../../server/src/formats/onnx/network/passThrough';
 import { relu, leakyRelu, identity } from '../../server/src/engine/activation';
 import { tensorValues } from '../../server/src/tensor/tensor';
 

@@ -15,7 +15,7 @@ import type { Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { f32, graphProto, modelProto, valueInfo, type NodeSpec, type TensorSpec } from '../../server/src/formats/onnx/encode';
 import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxRuntime, outputValues, runOnnx, verifyOnnx } from '../../server/src/formats/onnx/verify';
-import { onnxToNetwork } from '../../server/src/graph/onnx';
+import { onnxToNetwork } from '../../server/src/formats/onnx/network';
 import type { Tensor } from '../../server/src/tensor/tensor';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');

@@ -2,7 +2,7 @@
 import type { ModelFormat } from '../core/format';
 import { ONNX_FORMAT_ID, openOnnx } from './reader';
 import { writeOnnx } from './writer';
-import { onnxToNetwork } from '../../graph/onnx';
+import { onnxToNetwork } from './network';
 import { verifyWrittenOnnx } from './verify';
 
 /** ModelProto fields and their wire types (1 ir_version … 7 graph, 8 opset_import, …). */

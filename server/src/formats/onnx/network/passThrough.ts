@@ -2,11 +2,11 @@
 // axis. Scaling unit i by λ > 0 is exact only if every operator between its layer and the next
 // one commutes with it: f(λx) = λ f(x) per channel. Anything not listed here stops the scale,
 // and the units behind it stay visible, with the operator named as the reason.
-import { identity, leakyRelu, other, prelu, relu, type Activation, type BiLU } from '../engine/activation';
-import { attr, attrFloat, attrInt, attrInts, attrString, nodeLabel } from '../formats/onnx/attrs';
-import { isNumber, type Dim } from '../formats/onnx/dims';
-import type { GraphView } from '../formats/onnx/graphView';
-import type { NodeRecord } from '../formats/onnx/proto';
+import { identity, leakyRelu, other, prelu, relu, type Activation, type BiLU } from '../../../engine/activation';
+import { attr, attrFloat, attrInt, attrInts, attrString, nodeLabel } from '../attrs';
+import { isNumber, type Dim } from '../dims';
+import type { GraphView } from '../graphView';
+import type { NodeRecord } from '../proto';
 
 /** Where a group's units sit in one value: along `axis`, from element `start`, `inner` elements each. */
 export interface ChannelState {

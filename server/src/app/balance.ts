@@ -21,6 +21,9 @@ import { compileFor, regularizerOf } from './problem';
 import type { AnalysisOptions, BalanceOutcome, BalanceRequest, JobHooks, OutputSpec, Prediction, PredictRequest, SolveSpec } from './requests';
 import { writeChecked } from './writeChecked';
 
+/** The solver methods a request may name. */
+export const BALANCE_METHODS: readonly string[] = METHODS;
+
 interface Loaded {
   key: string;
   opened: OpenedNetwork;

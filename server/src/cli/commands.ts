@@ -6,7 +6,6 @@ import { READ_ATTEMPTS, checkFile, inspectFile } from '../app/analyse';
 import { Workbench } from '../app/balance';
 import { openNetworkFile } from '../app/openNetwork';
 import { leakyRelu } from '../engine/activation';
-import { METHODS, type Method } from '../engine/balance';
 import type { Network } from '../engine/network';
 import { convNet, mlp, paperAutoencoder, residualNet, rnn } from '../examples/networks';
 import { writeFileSafely } from '../formats/core/safeWrite';
@@ -62,7 +61,6 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
   checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation', ...COMPUTE_FLAGS]);
   const req = balanceRequestOf(args);
   const json = formatOf(args) === 'json';
-  if (!METHODS.includes(req.solve.method as Method)) throw new Error(`--method must be one of ${METHODS.join(', ')}, got "${req.solve.method}"`);
   const started = Date.now();
   // One command, one file: the network is not kept, so an unverified balance scales it where it is.
   const bench = new Workbench((path, activation) => openNetworkFile(path, { activation, attempts: READ_ATTEMPTS }), false);

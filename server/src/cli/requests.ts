@@ -1,7 +1,8 @@
 // The command line's arguments, parsed once into the use cases' requests (app/requests.ts).
-import type { Scope } from '../engine/balance';
 import { BACKEND_NAMES, DEVICE_SETTINGS, type BackendName, type DeviceSetting } from '../compute/backend';
 import type { CheckRequest } from '../app/analyse';
+import { BALANCE_METHODS } from '../app/balance';
+import type { BalanceScope } from '../contract/requests';
 import type { AnalysisOptions, BalanceRequest, ComputeSpec, OutputSpec } from '../app/requests';
 import { flagNumber, flagString, type ParsedArgs } from './args';
 
@@ -20,7 +21,7 @@ export function fileOf(args: ParsedArgs, what = 'a model file'): string {
   return file;
 }
 
-export function parseScope(text: string | undefined): Scope {
+export function parseScope(text: string | undefined): BalanceScope {
   if (text === undefined || text === 'network') return { kind: 'network' };
   let m = /^layer(-tied)?:(.+)$/.exec(text);
   if (m) return { kind: 'layer', layer: m[2], tied: m[1] !== undefined };
@@ -60,12 +61,14 @@ export function balanceRequestOf(args: ParsedArgs): BalanceRequest {
   const path = fileOf(args);
   const compute = computeOf(args);
   const verify = args.flags.has('verify');
+  const method = flagString(args, 'method') ?? 'optimal';
+  if (!BALANCE_METHODS.includes(method)) throw new Error(`--method must be one of ${BALANCE_METHODS.join(', ')}, got "${method}"`);
   return {
     path,
     options: analysisOptionsOf(args),
     solve: {
       scope: parseScope(flagString(args, 'scope')),
-      method: flagString(args, 'method') ?? 'optimal',
+      method,
       tolerance: flagNumber(args, 'tolerance') ?? CLI_TOLERANCE,
       seed: flagNumber(args, 'seed'),
       maxIterations: flagNumber(args, 'max-iterations'),

@@ -17,6 +17,7 @@ import { checkFlags, flagString, type ParsedArgs } from './args';
 import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
 import { balanceRequestOf, checkRequestOf, fileOf, formatOf } from './requests';
 import { toSarif } from './sarif';
+import { FileError } from '../errors/fileError';
 
 export { parseScope } from './requests';
 
@@ -87,9 +88,9 @@ export function manifest(args: ParsedArgs, io: Io): number {
   checkFlags(args, ['output', 'force']);
   const file = fileOf(args, 'a checkpoint');
   const { format, checkpoint } = openModel(file);
-  if (format.statesGraph) throw new Error(`${file}: the file states its own graph; it needs no manifest`);
+  if (format.statesGraph) throw new FileError(file, `the file states its own graph; it needs no manifest`);
   const topo = topologyFor(checkpoint, format.stateDictHints?.(checkpoint));
-  if (!topo) throw new Error(`${file}: no layers could be recognised from the tensor names; write the manifest by hand (schema: server/schemas/manifest.schema.json)`);
+  if (!topo) throw new FileError(file, `no layers could be recognised from the tensor names; write the manifest by hand (schema: server/schemas/manifest.schema.json)`);
   const target = flagString(args, 'output') ?? manifestPathFor(file);
   if (existsSync(target) && !args.flags.has('force')) throw new Error(`${target} exists; use --force to replace it`);
   const doc = {

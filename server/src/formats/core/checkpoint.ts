@@ -4,7 +4,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Network } from '../../engine/network';
 import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../../tensor/dtype';
 import { numel, type Tensor } from '../../tensor/tensor';
-import { ChangedWhileReading } from '../../errors/fileError';
+import { FileError, ChangedWhileReading } from '../../errors/fileError';
 
 export { ChangedWhileReading };
 import { readParallel } from '../../threads/parallel';
@@ -104,7 +104,7 @@ export function readRange(path: string, offset: number, length: number): Buffer 
     let done = 0;
     while (done < length) {
       const n = readSync(fd, buf, done, length - done, offset + done);
-      if (n === 0) throw new Error(`${path}: unexpected end of file at byte ${offset + done} (wanted ${length} bytes at ${offset})`);
+      if (n === 0) throw new FileError(path, `unexpected end of file at byte ${offset + done} (wanted ${length} bytes at ${offset})`);
       done += n;
     }
   } finally {
@@ -160,11 +160,11 @@ export function bytesOf(t: Tensor): Buffer {
 /** Loads a float tensor's values; errors name the file and the tensor. */
 export function loadTensor(entry: TensorEntry): Tensor {
   if (entry.decoded) return entry.decoded;
-  if (!isFloatDType(entry.dtype)) throw new Error(`${entry.file}: tensor ${entry.name} is ${entry.dtype}, not a float type`);
-  if ((entry.encoding ?? 'raw') !== 'raw') throw new Error(`${entry.file}: tensor ${entry.name} uses encoding ${entry.encoding}, which its reader must decode`);
+  if (!isFloatDType(entry.dtype)) throw new FileError(entry.file, `tensor ${entry.name} is ${entry.dtype}, not a float type`);
+  if ((entry.encoding ?? 'raw') !== 'raw') throw new FileError(entry.file, `tensor ${entry.name} uses encoding ${entry.encoding}, which its reader must decode`);
   const expected = numel(entry.shape) * DTYPE_BYTES[entry.dtype];
   if (expected !== entry.byteLength) {
-    throw new Error(`${entry.file}: tensor ${entry.name} has shape [${entry.shape.join(', ')}] (${expected} bytes) but ${entry.byteLength} bytes of data`);
+    throw new FileError(entry.file, `tensor ${entry.name} has shape [${entry.shape.join(', ')}] (${expected} bytes) but ${entry.byteLength} bytes of data`);
   }
   return { name: entry.name, dtype: entry.dtype, shape: entry.shape, data: typedFromBytes(entry.dtype, readRange(entry.file, entry.offset, entry.byteLength)) };
 }

@@ -2,6 +2,7 @@
 // tensors' bytes, let the format fix what depends on them (checksums), verify, rename.
 import { closeSync, copyFileSync, fstatSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { replaceSafely, writeAll, type SafeWriteOptions } from './safeWrite';
+import { FileError } from '../../errors/fileError';
 
 export { temporaryPathFor, writeAll } from './safeWrite';
 
@@ -54,13 +55,13 @@ function streamWithPatches(source: string, out: number, sorted: readonly Patch[]
     const copyUpTo = (end: number) => {
       while (pos < end) {
         const n = readSync(inp, buf, 0, Math.min(buf.length, end - pos), pos);
-        if (n === 0) throw new Error(`${source}: unexpected end of file at byte ${pos}`);
+        if (n === 0) throw new FileError(source, `unexpected end of file at byte ${pos}`);
         writeAll(out, buf.subarray(0, n), pos);
         pos += n;
       }
     };
     for (const q of sorted) {
-      if (q.offset + q.bytes.length > size) throw new Error(`${source}: a patch at byte ${q.offset} runs past the end of the file`);
+      if (q.offset + q.bytes.length > size) throw new FileError(source, `a patch at byte ${q.offset} runs past the end of the file`);
       copyUpTo(q.offset);
       writeAll(out, q.bytes, q.offset);
       pos = q.offset + q.bytes.length;

@@ -3,6 +3,7 @@
 // safetensors uses it too.
 import { bytesOf, type Checkpoint, type TensorEntry } from './checkpoint';
 import type { Tensor } from '../../tensor/tensor';
+import { FileError } from '../../errors/fileError';
 
 export interface TensorPatch {
   name: string;
@@ -20,13 +21,13 @@ export function tensorPatches(cp: Checkpoint, changed: ReadonlyMap<string, Tenso
   const patches: TensorPatch[] = [];
   for (const [name, t] of changed) {
     const e = byName.get(name);
-    if (!e) throw new Error(`${cp.path}: no tensor named ${name} to write`);
-    if (e.readOnlyReason) throw new Error(`${cp.path}: tensor ${name} cannot be written: ${e.readOnlyReason}`);
-    if ((e.encoding ?? 'raw') !== 'raw') throw new Error(`${cp.path}: tensor ${name} is stored as ${e.encoding}, which this writer does not patch`);
-    if (t.dtype !== e.dtype) throw new Error(`${cp.path}: tensor ${name} is ${e.dtype} in the file; the new values are ${t.dtype}`);
-    if (!sameShape(t.shape, e.shape)) throw new Error(`${cp.path}: tensor ${name} has shape [${e.shape.join(', ')}] in the file; the new values have [${t.shape.join(', ')}]`);
+    if (!e) throw new FileError(cp.path, `no tensor named ${name} to write`);
+    if (e.readOnlyReason) throw new FileError(cp.path, `tensor ${name} cannot be written: ${e.readOnlyReason}`);
+    if ((e.encoding ?? 'raw') !== 'raw') throw new FileError(cp.path, `tensor ${name} is stored as ${e.encoding}, which this writer does not patch`);
+    if (t.dtype !== e.dtype) throw new FileError(cp.path, `tensor ${name} is ${e.dtype} in the file; the new values are ${t.dtype}`);
+    if (!sameShape(t.shape, e.shape)) throw new FileError(cp.path, `tensor ${name} has shape [${e.shape.join(', ')}] in the file; the new values have [${t.shape.join(', ')}]`);
     const bytes = bytesOf(t);
-    if (bytes.length !== e.byteLength) throw new Error(`${cp.path}: tensor ${name} takes ${e.byteLength} bytes in the file; the new values take ${bytes.length}`);
+    if (bytes.length !== e.byteLength) throw new FileError(cp.path, `tensor ${name} takes ${e.byteLength} bytes in the file; the new values take ${bytes.length}`);
     patches.push({ name, file: e.file, offset: e.offset, bytes });
   }
   checkOverlaps(cp.path, patches);
@@ -45,7 +46,7 @@ function checkOverlaps(path: string, patches: TensorPatch[]): void {
       const to = Math.min(a.offset + a.bytes.length, b.offset + b.bytes.length);
       const left = a.bytes.subarray(from - a.offset, to - a.offset);
       const right = b.bytes.subarray(0, to - from);
-      if (!left.equals(right)) throw new Error(`${path}: tensors ${a.name} and ${b.name} share bytes in the file (tied weights or views of one storage) but were given different values`);
+      if (!left.equals(right)) throw new FileError(path, `tensors ${a.name} and ${b.name} share bytes in the file (tied weights or views of one storage) but were given different values`);
     }
   }
 }

@@ -2,6 +2,7 @@
 // layers with their class, config and the tensors each call reads, plus the model's inputs and
 // outputs. Keras 2 writes inbound nodes as [[name, node, index, kwargs], …]; Keras 3 as
 // {args, kwargs} with `__keras_tensor__` objects carrying `keras_history`.
+import { FileError } from '../../errors/fileError';
 
 export interface TensorRef {
   layer: string;
@@ -158,7 +159,7 @@ export function parseModelConfig(json: unknown, where: string): KerasModel {
     }
     return bad(`the model is a ${className}; only Sequential and functional models have a config that states their layers`);
   } catch (e) {
-    if (e instanceof ConfigError) throw new Error(`${where}: ${e.message}`);
+    if (e instanceof ConfigError) throw new FileError(where, `${e.message}`);
     throw e;
   }
 }

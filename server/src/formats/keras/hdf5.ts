@@ -4,6 +4,7 @@
 // written back with it (in a copy of the file).
 import type { File as H5File, Group as H5Group, Metadata } from 'h5wasm';
 import type { StoredDType } from '../core/checkpoint';
+import { FileError } from '../../errors/fileError';
 
 type H5Api = typeof import('h5wasm').default;
 type H5Module = Awaited<H5Api['ready']>;
@@ -40,7 +41,7 @@ export function kerasReady(): boolean {
 }
 
 function lib(path: string): Loaded {
-  if (!loaded) throw new Error(`${path}: HDF5 support is not loaded yet (await prepareKeras() once before opening Keras files)`);
+  if (!loaded) throw new FileError(path, `HDF5 support is not loaded yet (await prepareKeras() once before opening Keras files)`);
   return loaded;
 }
 
@@ -163,14 +164,14 @@ function sliceRows(info: DatasetInfo): number {
 function transfer(f: H5File, info: DatasetInfo, bytes: Buffer, write: boolean): void {
   const { module } = lib(f.filename);
   const total = info.shape.reduce((a, b) => a * b, info.itemSize);
-  if (bytes.length !== total) throw new Error(`${f.filename}: dataset ${info.path} holds ${total} bytes, not ${bytes.length}`);
+  if (bytes.length !== total) throw new FileError(f.filename, `dataset ${info.path} holds ${total} bytes, not ${bytes.length}`);
   if (total === 0) return;
   const rank = info.shape.length;
   const rows = rank === 0 ? 1 : info.shape[0];
   const step = rank === 0 ? 1 : sliceRows(info);
   const rowBytes = rank === 0 ? total : total / rows;
   const ptr = module._malloc(Math.min(total, step * rowBytes));
-  if (!ptr) throw new Error(`${f.filename}: out of WebAssembly memory for dataset ${info.path}`);
+  if (!ptr) throw new FileError(f.filename, `out of WebAssembly memory for dataset ${info.path}`);
   try {
     for (let r = 0; r < rows; r += step) {
       const n = Math.min(step, rows - r);
@@ -188,7 +189,7 @@ function transfer(f: H5File, info: DatasetInfo, bytes: Buffer, write: boolean): 
           part.set(module.HEAPU8.subarray(ptr, ptr + part.length));
         }
       } catch (e) {
-        throw new Error(`${f.filename}: cannot ${write ? 'write' : 'read'} dataset ${info.path} (${hdf5Reason(e)})`);
+        throw new FileError(f.filename, `cannot ${write ? 'write' : 'read'} dataset ${info.path} (${hdf5Reason(e)})`);
       }
     }
   } finally {

@@ -2,6 +2,7 @@
 // every weight, the layer and role it belongs to and the HDF5 dataset that holds it.
 import type { Checkpoint } from '../core/checkpoint';
 import type { KerasModel } from './config';
+import { FileError } from '../../errors/fileError';
 
 export const KERAS_H5_FORMAT = 'keras-h5';
 export const KERAS_ZIP_FORMAT = 'keras';
@@ -31,6 +32,6 @@ export function isKerasCheckpoint(cp: Checkpoint): boolean {
 }
 
 export function kerasStructureOf(cp: Checkpoint): KerasStructure {
-  if (!isKerasCheckpoint(cp)) throw new Error(`${cp.path}: not a Keras model checkpoint (format ${cp.format})`);
+  if (!isKerasCheckpoint(cp)) throw new FileError(cp.path, `not a Keras model checkpoint (format ${cp.format})`);
   return cp.structure as KerasStructure;
 }

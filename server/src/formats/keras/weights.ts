@@ -6,6 +6,7 @@ import type { KerasLayer } from './config';
 import { datasetInfo, readDatasetBytes } from './hdf5';
 import type { KerasWeight } from './structure';
 import { variableRoles } from './variables';
+import { FileError } from '../../errors/fileError';
 
 /** Largest element count a tensor may claim (2^31: far beyond any single Keras weight). */
 const MAX_ELEMENTS = 2 ** 31;
@@ -29,13 +30,13 @@ export function readLayerWeights(file: string, h5: H5File, layers: readonly Laye
   const seen = new Set<string>();
   for (const { layer, datasets } of layers) {
     for (const d of datasets) {
-      if (seen.has(d.tensor)) throw new Error(`${file}: two weights are both named ${d.tensor}`);
+      if (seen.has(d.tensor)) throw new FileError(file, `two weights are both named ${d.tensor}`);
       seen.add(d.tensor);
       const info = datasetInfo(h5, d.dataset);
-      if (!info) throw new Error(`${file}: layer ${layer.name} lists weight ${d.tensor}, but there is no dataset ${d.dataset}`);
+      if (!info) throw new FileError(file, `layer ${layer.name} lists weight ${d.tensor}, but there is no dataset ${d.dataset}`);
       const elements = info.shape.reduce((a, b) => a * b, 1);
       if (!info.shape.every((n) => Number.isSafeInteger(n) && n >= 0) || elements > MAX_ELEMENTS) {
-        throw new Error(`${file}: dataset ${d.dataset} has an impossible shape [${info.shape.join(', ')}]`);
+        throw new FileError(file, `dataset ${d.dataset} has an impossible shape [${info.shape.join(', ')}]`);
       }
       const entry: TensorEntry = { name: d.tensor, dtype: info.dtype, shape: info.shape, file, offset: 0, byteLength: elements * info.itemSize, encoding: 'hdf5' };
       if (isFloatDType(info.dtype)) {
@@ -60,7 +61,7 @@ function checkRoles(file: string, layer: KerasLayer, found: string[], warnings: 
   }
   for (const role of expected) {
     if (!found.includes(role)) {
-      throw new Error(`${file}: layer ${layer.name} (${layer.className}) needs a "${role}" weight, which the file does not have`);
+      throw new FileError(file, `layer ${layer.name} (${layer.className}) needs a "${role}" weight, which the file does not have`);
     }
   }
   const extra = found.filter((r) => !expected.includes(r));

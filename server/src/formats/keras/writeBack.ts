@@ -5,6 +5,7 @@ import type { Tensor } from '../../tensor/tensor';
 import { bytesOf, type Checkpoint, type TensorEntry } from '../core/checkpoint';
 import { closeHdf5, datasetInfo, openHdf5, readDatasetBytes, writeDatasetBytes } from './hdf5';
 import { kerasStructureOf } from './structure';
+import { FileError } from '../../errors/fileError';
 
 export interface DatasetWrite {
   dataset: string;
@@ -27,11 +28,11 @@ export function plannedWrites(cp: Checkpoint, changed: ReadonlyMap<string, Tenso
   for (const [name, t] of changed) {
     const e = entries.get(name);
     const dataset = datasets.get(name);
-    if (!e || !dataset) throw new Error(`${cp.path}: there is no tensor ${name} to replace`);
-    if (e.readOnlyReason) throw new Error(`${cp.path}: tensor ${name} cannot be rewritten: ${e.readOnlyReason}`);
-    if (t.dtype !== e.dtype) throw new Error(`${cp.path}: tensor ${name} is ${e.dtype}; the replacement is ${t.dtype}`);
+    if (!e || !dataset) throw new FileError(cp.path, `there is no tensor ${name} to replace`);
+    if (e.readOnlyReason) throw new FileError(cp.path, `tensor ${name} cannot be rewritten: ${e.readOnlyReason}`);
+    if (t.dtype !== e.dtype) throw new FileError(cp.path, `tensor ${name} is ${e.dtype}; the replacement is ${t.dtype}`);
     if (numelOf(t.shape) !== numelOf(e.shape) || t.data.length !== numelOf(e.shape)) {
-      throw new Error(`${cp.path}: tensor ${name} has shape [${e.shape.join(', ')}]; the replacement has [${t.shape.join(', ')}]`);
+      throw new FileError(cp.path, `tensor ${name} has shape [${e.shape.join(', ')}]; the replacement has [${t.shape.join(', ')}]`);
     }
     out.push({ dataset, tensor: t });
   }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { stampOf, type Checkpoint } from '../core/checkpoint';
 import type { ModelFormat } from '../core/format';
 import { writeFileSafely } from '../core/safeWrite';
-import { fail } from '../../errors/fileError';
+import { FileError, fail } from '../../errors/fileError';
 
 export const NETWORK_JSON_FORMAT = 'synbal-network';
 
@@ -136,7 +136,7 @@ export const networkJsonFormat: ModelFormat = {
       backup: opts?.backup,
       verify: (tmp) => {
         const back = parseNetworkJson(readFileSync(tmp, 'utf8'), target);
-        if (back.tensors.length !== out.tensors.length) throw new Error(`${target}: the written file does not read back`);
+        if (back.tensors.length !== out.tensors.length) throw new FileError(target, `the written file does not read back`);
       },
     });
     return [target];

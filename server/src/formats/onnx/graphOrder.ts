@@ -1,6 +1,7 @@
 // Topological order of a graph's nodes. ONNX graphs must be acyclic and assign each value once;
 // a file that breaks either is refused here, so later passes may follow edges without guards.
 import type { GraphRecord, NodeRecord } from './proto';
+import { FileError } from '../../errors/fileError';
 
 function label(n: NodeRecord, i: number): string {
   return n.name ? `${n.name} (${n.opType})` : `#${i} (${n.opType} → ${n.outputs[0] ?? '?'})`;
@@ -35,7 +36,7 @@ export function topologicalOrder(g: GraphRecord, path: string): number[] {
     for (const o of n.outputs) {
       if (o === '') continue;
       const prev = producer.get(o);
-      if (prev !== undefined) throw new Error(`${path}: in ${where}, value "${o}" is produced by two nodes: ${label(g.nodes[prev], prev)} and ${label(n, i)}`);
+      if (prev !== undefined) throw new FileError(path, `in ${where}, value "${o}" is produced by two nodes: ${label(g.nodes[prev], prev)} and ${label(n, i)}`);
       producer.set(o, i);
     }
   });
@@ -56,7 +57,7 @@ export function topologicalOrder(g: GraphRecord, path: string): number[] {
   }
   if (order.length < g.nodes.length) {
     const stuck = g.nodes.map((n, i) => (waiting[i] > 0 ? label(n, i) : '')).filter(Boolean);
-    throw new Error(`${path}: ${where} has a cycle: ${stuck.length} nodes wait on each other (${stuck.slice(0, 4).join(', ')}${stuck.length > 4 ? ', …' : ''})`);
+    throw new FileError(path, `${where} has a cycle: ${stuck.length} nodes wait on each other (${stuck.slice(0, 4).join(', ')}${stuck.length > 4 ? ', …' : ''})`);
   }
   return order;
 }

@@ -5,7 +5,7 @@ import { topologicalOrder } from './graphOrder';
 import { parseModel, type GraphRecord, type ModelRecord, type TensorRecord } from './proto';
 import { entryOf } from './tensors';
 import { ByteSource, type SourceOptions } from './wire';
-import { asFileError } from '../../errors/fileError';
+import { FileError, asFileError } from '../../errors/fileError';
 
 export const ONNX_FORMAT_ID = 'onnx';
 
@@ -21,7 +21,7 @@ export interface OnnxStructure {
 
 export function onnxStructure(cp: Checkpoint): OnnxStructure {
   const s = cp.structure as OnnxStructure | undefined;
-  if (!s || s.kind !== 'onnx') throw new Error(`${cp.path}: not an ONNX checkpoint`);
+  if (!s || s.kind !== 'onnx') throw new FileError(cp.path, `not an ONNX checkpoint`);
   return s;
 }
 
@@ -51,7 +51,7 @@ export function openOnnx(path: string, opts: SourceOptions = {}): Checkpoint {
   try {
     src = ByteSource.open(path, opts);
   } catch (e) {
-    throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
     const stamp = stampOf(path);

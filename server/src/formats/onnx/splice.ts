@@ -6,6 +6,7 @@ import type { Patch } from '../core/patch';
 import { writeAll } from '../core/patch';
 import type { Frame } from './proto';
 import { encodeVarint } from './wire';
+import { FileError } from '../../errors/fileError';
 
 export interface Edit {
   /** Replace bytes [start, end) of the source with `bytes`. */
@@ -74,7 +75,7 @@ export function copyWithEdits(source: string, size: number, edits: readonly Edit
     const copy = (from: number, to: number) => {
       for (let p = from; p < to; ) {
         const n = readSync(fd, chunk, 0, Math.min(chunk.length, to - p), p);
-        if (n === 0) throw new Error(`${source}: the file ended early at byte ${p} while it was being copied`);
+        if (n === 0) throw new FileError(source, `the file ended early at byte ${p} while it was being copied`);
         writeAll(outFd, chunk.subarray(0, n), outPos);
         outPos += n;
         p += n;
@@ -82,7 +83,7 @@ export function copyWithEdits(source: string, size: number, edits: readonly Edit
     };
     let pos = 0;
     for (const e of edits) {
-      if (e.start < pos) throw new Error(`${source}: overlapping edits at byte ${e.start}`);
+      if (e.start < pos) throw new FileError(source, `overlapping edits at byte ${e.start}`);
       copy(pos, e.start);
       writeAll(outFd, e.bytes, outPos);
       outPos += e.bytes.length;

@@ -8,7 +8,7 @@ import { bfloat16ToNumber, float16ToNumber } from '../../tensor/dtype';
 import { onnxType, typedFieldOf, ONNX_BFLOAT16, ONNX_FLOAT16 } from './dtypes';
 import { readSegments, type ModelRecord, type TensorRecord } from './proto';
 import { ByteSource } from './wire';
-import { fail } from '../../errors/fileError';
+import { FileError, fail } from '../../errors/fileError';
 
 /** float_data/double_data split over several fields or unpacked: decoded by the reader. */
 export const ENC_TYPED_FLOATS = 'onnx-typed-floats';
@@ -145,7 +145,7 @@ export function entryOf(model: ModelRecord, src: ByteSource, t: TensorRecord, na
 /** Small constant values (shapes, axes, slopes, clip bounds) as numbers, whatever the storage. */
 export function readNumbers(model: ModelRecord, t: TensorRecord, entry: TensorEntry, limit = 1 << 20): Float64Array {
   const n = entry.shape.reduce((a, b) => a * b, 1);
-  if (n > limit) throw new Error(`${model.path}: tensor ${entry.name} is too large to read as a constant (${n} elements)`);
+  if (n > limit) throw new FileError(model.path, `tensor ${entry.name} is too large to read as a constant (${n} elements)`);
   if (entry.decoded) {
     const d = entry.decoded;
     const out = new Float64Array(d.data.length);
@@ -204,7 +204,7 @@ export function readNumbers(model: ModelRecord, t: TensorRecord, entry: TensorEn
         out[i] = Number(bytes.readBigUInt64LE(at(i, 8)));
         break;
       default:
-        throw new Error(`${model.path}: tensor ${entry.name} (${onnxType(t.dataType)?.name ?? t.dataType}) cannot be read as numbers`);
+        throw new FileError(model.path, `tensor ${entry.name} (${onnxType(t.dataType)?.name ?? t.dataType}) cannot be read as numbers`);
     }
   }
   return out;

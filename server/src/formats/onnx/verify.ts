@@ -5,6 +5,7 @@ import type * as Ort from 'onnxruntime-node';
 import { float16ToNumber, numberToFloat16 } from '../../tensor/dtype';
 import { normal, rng } from '../../engine/random';
 import type { CheckUnavailable, WrittenCheck } from '../core/format';
+import { FileError } from '../../errors/fileError';
 
 export interface OnnxComparison {
   maxAbsolute: number;
@@ -70,8 +71,8 @@ const FLOAT_TYPES = new Set(['float32', 'float64', 'float16']);
 /** Concrete input shapes and types of a session; refuses models with non-float inputs. */
 export function inputSpecs(session: Ort.InferenceSession, path: string, symbolicDim: number): { name: string; type: string; shape: number[] }[] {
   return session.inputMetadata.map((m) => {
-    if (!m.isTensor) throw new Error(`${path}: input ${m.name} is not a tensor; verification feeds random float tensors only`);
-    if (!FLOAT_TYPES.has(m.type)) throw new Error(`${path}: input ${m.name} is ${m.type}; verification feeds random float inputs only, so this model cannot be verified automatically`);
+    if (!m.isTensor) throw new FileError(path, `input ${m.name} is not a tensor; verification feeds random float tensors only`);
+    if (!FLOAT_TYPES.has(m.type)) throw new FileError(path, `input ${m.name} is ${m.type}; verification feeds random float inputs only, so this model cannot be verified automatically`);
     return { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : symbolicDim)) };
   });
 }
@@ -160,7 +161,7 @@ export async function verifyOnnx(originalPath: string, balancedPath: string, see
           const x = outputValues(ra[name]);
           const y = rb[name] ? outputValues(rb[name]) : undefined;
           if (!x) continue;
-          if (!y) throw new Error(`${balancedPath}: output ${name} is missing or not numeric`);
+          if (!y) throw new FileError(balancedPath, `output ${name} is missing or not numeric`);
           va.set(name, x);
           vb.set(name, y);
         }

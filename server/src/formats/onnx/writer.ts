@@ -13,7 +13,7 @@ import { readSegments, type TensorRecord } from './proto';
 import { allSameLength, asPatches, copyWithEdits, withLengthFixes, type Edit } from './splice';
 import { ENC_INT32_HALF, ENC_TYPED_FLOATS } from './tensors';
 import { ByteSource, encodeVarint } from './wire';
-import { asFileError, fail } from '../../errors/fileError';
+import { FileError, asFileError, fail } from '../../errors/fileError';
 
 
 function checkReplacement(cp: Checkpoint, entry: TensorEntry | undefined, name: string, t: Tensor): TensorEntry {
@@ -146,7 +146,7 @@ function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp
   try {
     back = openOnnx(tmp);
   } catch (e) {
-    throw new Error(`${target}: the written file does not read back (${(e as Error).message})`);
+    throw new FileError(target, `the written file does not read back (${(e as Error).message})`);
   }
   if (back.tensors.length !== cp.tensors.length) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length}`);
   cp.tensors.forEach((a, i) => {

@@ -4,7 +4,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { ChangedWhileReading, stampOf, type Checkpoint, type FileStamp } from '../core/checkpoint';
 import { firstZipEntryName, readAt } from '../zip';
-import { asFileError, fail } from '../../errors/fileError';
+import { FileError, asFileError, fail } from '../../errors/fileError';
 import { isLegacyMagic, readLegacyCheckpoint } from './legacyCheckpoint';
 import { unpickle } from './pickle';
 import { BufferSource } from './source';
@@ -70,7 +70,7 @@ export function openPytorch(path: string, hooks: OpenHooks = {}): Checkpoint {
   try {
     before = stampOf(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   let contents: PickleContents;
   try {

@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor/tensor';
 import { ChangedWhileReading, assertUnchanged, readRange, stampOf, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../core/checkpoint';
 import { writePatchedCopy } from '../core/patch';
 import { stateDictToNetwork } from '../stateDict/build';
-import { asFileError, fail } from '../../errors/fileError';
+import { FileError, asFileError, fail } from '../../errors/fileError';
 import { tensorPatches, patchesFor, type TensorPatch } from '../core/tensorPatches';
 import type { ModelFormat, WriteOptions } from '../core/format';
 
@@ -147,7 +147,7 @@ export function openSafetensors(path: string): Checkpoint {
   try {
     before = stampOf(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const changed = (): boolean => {
     try {

@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
 import { ChangedWhileReading, assertUnchanged, stampOf, type Checkpoint, type TensorEntry } from '../core/checkpoint';
 import { stateDictToNetwork } from '../stateDict/build';
-import { asFileError, fail } from '../../errors/fileError';
+import { FileError, asFileError, fail } from '../../errors/fileError';
 import { tensorPatches } from '../core/tensorPatches';
 import type { ModelFormat, WriteOptions } from '../core/format';
 import { writeFileSafely } from '../core/safeWrite';
@@ -66,7 +66,7 @@ export function openSafetensorsIndex(path: string): Checkpoint {
     try {
       return stampOf(path);
     } catch (e) {
-      throw new Error(`${path}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new FileError(path, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   })();
   const doc = readIndex(path);
@@ -80,7 +80,7 @@ export function openSafetensorsIndex(path: string): Checkpoint {
       return { file, cp: openSafetensors(full) };
     } catch (e) {
       if (e instanceof ChangedWhileReading) throw e;
-      throw new Error(`${path}: shard ${(e as Error).message}`);
+      throw new FileError(path, `shard ${(e as Error).message}`);
     }
   });
   const byShard = new Map(shards.map((s) => [s.file, s.cp]));
@@ -124,7 +124,7 @@ function stemOf(target: string): string {
   const base = basename(target);
   if (base.endsWith(INDEX_SUFFIX)) return base.slice(0, -INDEX_SUFFIX.length);
   if (base.endsWith('.index.json')) return base.slice(0, -'.index.json'.length);
-  throw new Error(`${target}: a sharded checkpoint's target must end in ${INDEX_SUFFIX}`);
+  throw new FileError(target, `a sharded checkpoint's target must end in ${INDEX_SUFFIX}`);
 }
 
 /** Shard names follow the new index: "<stem>-00001-of-00002.safetensors". */
@@ -145,7 +145,7 @@ export function writeSafetensorsIndex(cp: Checkpoint, changed: ReadonlyMap<strin
   const renamed = new Map<string, string>();
   structure.shards.forEach((s, i) => renamed.set(s.file, shardTargetName(stem, basename(s.file), i, structure.shards.length)));
   const targets = new Set([...renamed.values()].map((n) => join(folder, n)));
-  if (targets.size !== renamed.size) throw new Error(`${target}: two shards would get the same name`);
+  if (targets.size !== renamed.size) throw new FileError(target, `two shards would get the same name`);
 
   const written: string[] = [];
   try {
@@ -164,7 +164,7 @@ export function writeSafetensorsIndex(cp: Checkpoint, changed: ReadonlyMap<strin
       backup: opts.backup,
       verify: (tmp) => {
         const back = readIndex(tmp);
-        if (back.weightMap.size !== Object.keys(weightMap).length) throw new Error(`${target}: the written index does not read back`);
+        if (back.weightMap.size !== Object.keys(weightMap).length) throw new FileError(target, `the written index does not read back`);
       },
     });
   } catch (e) {

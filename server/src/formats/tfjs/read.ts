@@ -13,7 +13,7 @@ import { parseModelConfig } from '../keras/config';
 import type { KerasStructure, KerasWeight } from '../keras/structure';
 import { variableRoles } from '../keras/variables';
 import { findObjectWithKey, largestBase64String, LiteralError } from './jsLiteral';
-import { asFileError } from '../../errors/fileError';
+import { FileError, asFileError } from '../../errors/fileError';
 
 export const TFJS_FORMAT = 'tfjs';
 
@@ -76,7 +76,7 @@ export type TfjsStructure = TfjsLayersStructure | TfjsGraphStructure;
 
 export function tfjsInfoOf(cp: Checkpoint): TfjsInfo {
   const s = cp.structure as Partial<TfjsLayersStructure> | undefined;
-  if (cp.format !== TFJS_FORMAT || !s?.tfjs) throw new Error(`${cp.path}: not a TensorFlow.js model checkpoint (format ${cp.format})`);
+  if (cp.format !== TFJS_FORMAT || !s?.tfjs) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
   return s.tfjs;
 }
 

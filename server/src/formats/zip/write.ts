@@ -11,6 +11,7 @@ import {
   MAX16, MAX32, SIG_CENTRAL, SIG_EOCD, SIG_EOCD64, SIG_LOCAL, SIG_LOCATOR64, STORED,
 } from './format';
 import { readFully } from './readAt';
+import { FileError } from '../../errors/fileError';
 
 /** One entry of a new archive: new content, or an existing entry copied byte for byte. */
 export type ZipItem =
@@ -124,7 +125,7 @@ function copyRange(from: string, offset: number, length: number, fd: number, pos
       try {
         readFully(src, buf.subarray(0, n), offset + done);
       } catch (e) {
-        throw new Error(`${from}: ${(e as Error).message} while copying zip entry bytes`, { cause: e });
+        throw new FileError(from, `${(e as Error).message} while copying zip entry bytes`, 'unreadable', { cause: e });
       }
       writeAll(fd, buf.subarray(0, n), position + done);
       done += n;

@@ -5,12 +5,12 @@ import type { Checkpoint } from '../../core/checkpoint';
 import type { TfjsGraphNode, TfjsGraphStructure } from '../read';
 import { planNodes } from './graphPlan';
 import { traceNodes, type GraphTrace } from './graphTrace';
-import { asFileError } from '../../../errors/fileError';
+import { FileError, asFileError } from '../../../errors/fileError';
 
 /** A TF.js graph model's ops as a network: Conv2D, DepthwiseConv2dNative, MatMul, BiasAdd, activations, fused ops, AddV2 residuals. */
 export function tfjsGraphToNetwork(cp: Checkpoint): BuiltNetwork {
   const s = cp.structure as TfjsGraphStructure | undefined;
-  if (s?.kind !== 'tfjs-graph') throw new Error(`${cp.path}: not a TensorFlow.js graph model`);
+  if (s?.kind !== 'tfjs-graph') throw new FileError(cp.path, `not a TensorFlow.js graph model`);
   try {
     const plan = planNodes(s);
     const entries = new Map(cp.tensors.map((t) => [t.name, t]));

@@ -6,13 +6,14 @@ import type { BuiltNetwork } from '../../core/format';
 import { TFJS_FORMAT, type TfjsStructure } from '../read';
 import { tfjsGraphToNetwork } from './graphModel';
 import { layersModelToNetwork } from './layersModel';
+import { FileError } from '../../../errors/fileError';
 
 export { tfjsGraphToNetwork } from './graphModel';
 
 /** The network of a TF.js checkpoint: layers models through the Keras builder, graph models op by op. */
 export function tfjsToNetwork(cp: Checkpoint): BuiltNetwork {
   const s = cp.structure as TfjsStructure | undefined;
-  if (cp.format !== TFJS_FORMAT || !s) throw new Error(`${cp.path}: not a TensorFlow.js model checkpoint (format ${cp.format})`);
+  if (cp.format !== TFJS_FORMAT || !s) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
   if (s.kind === 'keras') return layersModelToNetwork(cp);
   return tfjsGraphToNetwork(cp);
 }

@@ -7,7 +7,7 @@ const USAGE = `synbal — find and fix out-of-balance hidden units in neural net
 
 usage:
   synbal inspect FILE [--activation A] [--format text|json]
-  synbal check FILE [--p P | --regularizer R] [--tolerance T] [--activation A] [--format text|json|sarif]
+  synbal check FILE [--p P | --regularizer R] [--tolerance T] [--activation A] [--predict] [--format text|json|sarif]
                  [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal balance FILE [-o OUT | --in-place] [--p P | --regularizer R] [--tolerance T]
                  [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
@@ -24,6 +24,7 @@ NumPy (.npy, .npz), and the JSON network description. A state dict without a gra
 takes its layers from <checkpoint>.synbal.json, else from its tensor names; activations it
 does not state are never assumed (--activation relu states one for every hidden layer).
 regularizers: --p 2 is Σ|w|², --p 1 is Σ|w|; --regularizer "0.5*L2+0.1*L1" mixes powers.
+check --predict adds each fix's λ* and the fall in R it brings (per unit, per layer tied).
 check exits 0 when every balanceable unit is within the tolerance (default 1e-7 relative
 deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.
 balance writes <name>.balanced.<ext> beside the input unless -o or --in-place (which keeps

@@ -52,6 +52,31 @@ describe('synbal check', async () => {
   });
 });
 
+describe('synbal check --predict', async () => {
+  it('predicts each fix: the worst unit\'s λ* and ΔR and each layer\'s tied optimum are what balancing them gives', async () => {
+    const doc = JSON.parse((await run(['check', EXAMPLE, '--format', 'json', '--predict'])).out);
+    assertReport(doc);
+    assert.equal(doc.predictions.length, doc.layers.filter((l: { role: string }) => l.role === 'hidden').length);
+    for (const p of doc.predictions.slice(0, 2)) {
+      const worst = p.units[0];
+      assert.ok(worst && worst.relativeDeficit >= p.units[p.units.length - 1].relativeDeficit, p.layer);
+      const dir = scratch();
+      const unit = JSON.parse((await run(['balance', join(dir, 'mlp.json'), '--scope', `unit:${p.layer}#${worst.index}`, '-o', join(dir, 'u.json'), '--format', 'json'])).out);
+      assert.ok(Math.abs(unit.RBefore - unit.RAfter - worst.deltaR) <= 1e-9 * unit.RBefore, `${p.layer}#${worst.index}: predicted ΔR ${worst.deltaR}, balancing gives ${unit.RBefore - unit.RAfter}`);
+      assert.ok(Math.abs(unit.scales[p.layer][worst.index] - worst.lambda) <= 1e-6 * worst.lambda, `${p.layer}#${worst.index}: λ*`);
+      const tied = JSON.parse((await run(['balance', join(dir, 'mlp.json'), '--scope', `layer-tied:${p.layer}`, '-o', join(dir, 't.json'), '--format', 'json'])).out);
+      assert.ok(Math.abs(tied.RBefore - tied.RAfter - p.tied.deltaR) <= 1e-9 * tied.RBefore, `${p.layer} tied: predicted ΔR ${p.tied.deltaR}, balancing gives ${tied.RBefore - tied.RAfter}`);
+    }
+  });
+
+  it('shows the predicted fixes as a table after the report', async () => {
+    const r = await run(['check', EXAMPLE, '--predict']);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /predicted fixes/);
+    assert.match(r.out, /layer\s+out of balance\s+ΔR each\s+tied λ\*/);
+  });
+});
+
 describe('synbal check --format sarif', async () => {
   it('has one result per unbalanced unit up to the cap, then one for the layer, and notes for visible units', async () => {
     const dir = scratch();

@@ -197,12 +197,35 @@ export interface CheckRequest {
   tolerance: number;
   /** Where the costs and their sums run; the CPU unless a device is named. */
   compute?: Partial<ComputeSpec>;
+  /** Also predict each fix: every out-of-balance unit's λ* and ΔR, each layer's tied optimum. */
+  predict?: boolean;
+}
+
+/** One unit's best rescaling on its own: λ* and the fall in R it brings. */
+export interface UnitFix {
+  index: number;
+  relativeDeficit: number;
+  lambda: number;
+  deltaR: number;
+}
+
+/** What balancing a hidden layer would bring, predicted from the weights as they are. */
+export interface LayerFixes {
+  layer: string;
+  /** ΔR of balancing each unit alone, summed (exact for the layer when no unit is coupled to another). */
+  eachDeltaR: number;
+  eachExact: boolean;
+  /** One λ* for the whole layer, when its units share a degree. */
+  tied?: { lambda: number; deltaR: number };
+  /** Units above the tolerance, worst first. */
+  units: UnitFix[];
 }
 
 export interface CheckOutcome {
   opened: OpenedNetwork;
   analysis: Analysis;
   device: string;
+  predictions?: LayerFixes[];
 }
 
 /** The per-layer report of `synbal check`: costs, deficits and verdicts at a tolerance. */
@@ -214,7 +237,23 @@ export function checkFile(req: CheckRequest, hooks?: Pick<JobHooks, 'note'>): Ch
   if (chosen?.note) hooks?.note?.(chosen.note);
   const problem = compileFor(req.path, opened.network, reg, chosen?.backend);
   const analysis = analyze(problem, undefined, { tolerance: req.tolerance, skipPredictions: true });
-  return { opened, analysis, device: chosen?.backend.device ?? 'cpu' };
+  const predictions = req.predict ? fixesOf(analyzeNetwork(req.path, opened, problem, req.options, performance.now()), req.tolerance) : undefined;
+  return { opened, analysis, device: chosen?.backend.device ?? 'cpu', predictions };
+}
+
+/** The listing's per-unit predictions, as a check report shows them: hidden layers, units above the tolerance. */
+function fixesOf(a: CheckpointAnalysis, tolerance: number): LayerFixes[] {
+  return a.layers
+    .filter((l) => l.role === 'hidden' && l.balanceable > 0)
+    .map((l) => {
+      const c = l.columns;
+      const units: UnitFix[] = [];
+      for (let u = 0; u < l.units; u++) {
+        if (c.rel[u] > tolerance && Number.isFinite(c.lambda[u])) units.push({ index: u, relativeDeficit: c.rel[u], lambda: c.lambda[u], deltaR: c.deltaR[u] });
+      }
+      units.sort((x, y) => y.relativeDeficit - x.relativeDeficit || x.index - y.index);
+      return { layer: l.name, eachDeltaR: l.eachDeltaR, eachExact: l.eachExact, ...(l.tied ? { tied: l.tied } : {}), units };
+    });
 }
 
 export interface Inspection {

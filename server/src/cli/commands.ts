@@ -14,7 +14,7 @@ import { openModel } from '../formats/registry';
 import { topologyFor } from '../formats/stateDict/build';
 import { manifestPathFor } from '../formats/stateDict/manifest';
 import { checkFlags, flagString, type ParsedArgs } from './args';
-import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText } from './render';
+import { analysisJson, balanceJson, renderAnalysisText, renderBalanceText, renderFixesText } from './render';
 import { balanceRequestOf, checkRequestOf, fileOf, formatOf } from './requests';
 import { toSarif } from './sarif';
 import { FileError } from '../errors/fileError';
@@ -48,13 +48,14 @@ export function inspect(args: ParsedArgs, io: Io): number {
 }
 
 export function check(args: ParsedArgs, io: Io): number {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'activation', ...COMPUTE_FLAGS]);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'activation', 'predict', ...COMPUTE_FLAGS]);
   const format = formatOf(args, ['text', 'json', 'sarif']);
   const req = checkRequestOf(args);
-  const { opened, analysis: a, device } = checkFile(req, { note: (n) => io.err(`note: ${n}\n`) });
+  const { opened, analysis: a, device, predictions } = checkFile(req, { note: (n) => io.err(`note: ${n}\n`) });
   const info = { file: req.path, format: opened.format.id, notes: opened.notes };
   if (format === 'sarif') io.out(JSON.stringify(toSarif(req.path, a, process.env.SYNBAL_VERSION ?? 'dev'), null, 2) + '\n');
-  else io.out(format === 'json' ? JSON.stringify({ ...analysisJson(info, a), device }, null, 2) + '\n' : renderAnalysisText(info, a));
+  else if (format === 'json') io.out(JSON.stringify({ ...analysisJson(info, a), device, ...(predictions ? { predictions } : {}) }, null, 2) + '\n');
+  else io.out(renderAnalysisText(info, a) + (predictions ? renderFixesText(predictions) : ''));
   return a.unbalanced > 0 ? 1 : 0;
 }
 

@@ -1,5 +1,6 @@
 // Reports for people (aligned text) and for programs (JSON), from an Analysis.
 import type { Analysis } from '../engine/analyze';
+import type { LayerFixes } from '../app/analyse';
 import type { Prediction, Verification } from '../app/requests';
 
 /** What a balance report shows of the solve. */
@@ -14,9 +15,10 @@ export function fmt(v: number): string {
   return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }
 
-function table(rows: string[][]): string {
+/** Aligned columns: the first `left` padded on the right (names), the others on the left (figures). */
+function table(rows: string[][], left = 3): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+  return rows.map((r) => r.map((cell, c) => (c < left ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
 }
 
 export interface FileInfo {
@@ -102,4 +104,15 @@ export function balanceJson(r: SolveFigures, output: string | undefined, verific
     output: output ?? null,
     scales,
   };
+}
+
+/** check --predict: what balancing each hidden layer would bring, from the weights as they are. */
+export function renderFixesText(fixes: readonly LayerFixes[]): string {
+  if (fixes.length === 0) return '\npredicted fixes: none (no balanceable hidden layer)\n';
+  const rows = [['layer', 'out of balance', 'ΔR each', 'tied λ*', 'tied ΔR', 'worst unit', 'its λ*', 'its ΔR']];
+  for (const f of fixes) {
+    const w = f.units[0];
+    rows.push([f.layer, String(f.units.length), `${fmt(f.eachDeltaR)}${f.eachExact ? '' : ' (coupled)'}`, f.tied ? fmt(f.tied.lambda) : '-', f.tied ? fmt(f.tied.deltaR) : '-', w ? `#${w.index}` : '-', w ? fmt(w.lambda) : '-', w ? fmt(w.deltaR) : '-']);
+  }
+  return ['', 'predicted fixes (λ* scales a unit\'s incoming weights, 1/λ* its outgoing ones; ΔR is how much R falls):', '', table(rows, 1)].join('\n') + '\n';
 }

@@ -47,7 +47,7 @@ function computeOf(args: ParsedArgs): Partial<ComputeSpec> {
 }
 
 export function checkRequestOf(args: ParsedArgs): CheckRequest {
-  return { path: fileOf(args), options: analysisOptionsOf(args), tolerance: flagNumber(args, 'tolerance') ?? CLI_TOLERANCE, compute: computeOf(args) };
+  return { path: fileOf(args), options: analysisOptionsOf(args), tolerance: flagNumber(args, 'tolerance') ?? CLI_TOLERANCE, compute: computeOf(args), predict: args.flags.has('predict') };
 }
 
 function outputOf(args: ParsedArgs): OutputSpec {

@@ -31,10 +31,17 @@ export interface WriteCheckedOptions {
   onChecking?: (message: string) => void;
 }
 
+const STAGING_MARK = '.synbal-staging-';
+
+/** Whether a folder is one of the staging folders below (workspace scans pass them by). */
+export function isStagingFolder(name: string): boolean {
+  return name.startsWith('.') && name.includes(STAGING_MARK);
+}
+
 export async function writeChecked(opened: OpenedNetwork, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteCheckedOptions): Promise<CheckedWrite> {
   const { format, checkpoint } = opened;
   if (!opts.verify.enabled) return { written: format.write(checkpoint, changed, target, { backup: opts.backup }) };
-  const staging = join(dirname(target), `.${basename(target)}.synbal-${process.pid}-${Date.now()}`);
+  const staging = join(dirname(target), `.${basename(target)}${STAGING_MARK}${process.pid}-${Date.now()}`);
   mkdirSync(staging);
   try {
     const staged = join(staging, basename(target));

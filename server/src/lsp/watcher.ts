@@ -7,6 +7,7 @@ import { opendir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { FileStamp } from '../formats/core/checkpoint';
 import { GlobSet } from './glob';
+import { isStagingFolder } from '../app/writeChecked';
 
 export interface WatchConfig {
   roots: string[];
@@ -49,7 +50,8 @@ async function walk(root: string, include: GlobSet, exclude: GlobSet, out: Map<s
       const full = join(dir, e.name);
       const rel = relative(root, full).split(sep).join('/');
       if (e.isDirectory()) {
-        if (!exclude.coversFolder(rel)) pending.push(full);
+        // A balanced copy being checked before it moves into place is not a checkpoint yet.
+        if (!exclude.coversFolder(rel) && !isStagingFolder(e.name)) pending.push(full);
         continue;
       }
       // Symbolic links to files count; links to folders are not followed (no cycles).

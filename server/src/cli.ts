@@ -1,6 +1,7 @@
 // synbal: check and balance model files from the command line.
 import { join } from 'node:path';
 import { parseArgs } from './cli/args';
+import { FileError } from './errors/fileError';
 import { balanceCommand, check, demo, example, inspect, manifest, type Io } from './cli/commands';
 
 const USAGE = `synbal — find and fix out-of-balance hidden units in neural network files
@@ -35,6 +36,12 @@ weights or more when a GPU device exists, and otherwise, or when none starts, us
 check stays on the CPU unless a GPU is named. torch runs in --python (default python3).
 `;
 
+/** Errors as one line: a file's problem after its path, anything else as its message. */
+function describeError(e: unknown): string {
+  if (e instanceof FileError) return `${e.path}: ${e.problem}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     const args = parseArgs(argv);
@@ -63,7 +70,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         throw new Error(`unknown command "${args.command}" (try synbal --help)`);
     }
   } catch (e) {
-    io.err(`synbal: ${(e as Error).message}\n`);
+    io.err(`synbal: ${describeError(e)}\n`);
     return 2;
   }
 }

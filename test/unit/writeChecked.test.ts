@@ -79,7 +79,7 @@ describe('the verification policy', () => {
 
   it("falls back to the engine when the format's own check cannot run here, and says why", async () => {
     const { dir, opened, changed } = fixture();
-    const withRuntime: ModelFormat = { ...opened.format, verifyWritten: async () => ({ unavailable: 'the runtime is not installed' }) };
+    const withRuntime: ModelFormat = { ...opened.format, verifyWritten: { unavailable: () => 'the runtime is not installed', run: () => assert.fail('run without a runtime') } };
     const r = await writeChecked({ ...opened, format: withRuntime }, changed, join(dir, 'out.json'), { backup: false, verify: CHECKED, activation: '' });
     assert.equal(r.skipped, "the runtime is not installed: checked with the engine's forward pass instead");
     assert.ok(r.verification!.maxRelative < 1e-9);
@@ -90,9 +90,12 @@ describe('the verification policy', () => {
     let seen: string[] = [];
     const withRuntime: ModelFormat = {
       ...opened.format,
-      verifyWritten: async (original, written) => {
-        seen = [original, written];
-        return { method: 'its runtime', maxAbsolute: 0, maxRelative: 0, samples: 1, steps: 1 };
+      verifyWritten: {
+        unavailable: () => undefined,
+        run: async (original, written) => {
+          seen = [original, written];
+          return { method: 'its runtime', maxAbsolute: 0, maxRelative: 0, samples: 1, steps: 1 };
+        },
       },
     };
     const target = join(dir, 'out.json');

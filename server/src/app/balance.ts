@@ -19,7 +19,7 @@ import { backendFor } from './compute';
 import type { NetworkOpener, OpenedNetwork } from './openNetwork';
 import { compileFor, regularizerOf } from './problem';
 import type { AnalysisOptions, BalanceOutcome, BalanceRequest, JobHooks, OutputSpec, Prediction, PredictRequest, SolveSpec } from './requests';
-import { writeChecked } from './writeChecked';
+import { ownCheckRuns, writeChecked } from './writeChecked';
 
 /** The solver methods a request may name. */
 export const BALANCE_METHODS: readonly string[] = METHODS;
@@ -145,8 +145,10 @@ export class Workbench {
     const device = problem.compute?.device ?? 'cpu';
     hooks.progress({ percent: 70, message: `scaling the weights on ${device}` });
     const layerScales = scalesByLayer(problem, r.x);
-    // Unverified and not kept: nothing needs the original values, so they are scaled where they are.
-    const changed = cancellable(() => scaledTensors(problem, r.x, { inPlace: !this.keep && !req.verify.enabled }));
+    // Not kept, and nothing will compare the original network with the copy (no check, or the
+    // format's own runtime runs both files): the weights are scaled where they are, no copy.
+    const originalUnneeded = !req.verify.enabled || ownCheckRuns(opened.format);
+    const changed = cancellable(() => scaledTensors(problem, r.x, { inPlace: !this.keep && originalUnneeded }));
     if (!changed) return { cancelled: true };
     // The last point where stopping leaves no trace: past it the write runs to completion.
     if (hooks.cancelled()) return { cancelled: true };

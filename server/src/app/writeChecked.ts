@@ -7,7 +7,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { compareFunctions, verifyLimit } from '../engine/verify';
 import type { Network } from '../engine/network';
 import { FileError } from '../errors/fileError';
-import type { CheckUnavailable, ModelFormat, WrittenCheck } from '../formats/core/format';
+import type { ModelFormat } from '../formats/core/format';
 import { networkOf } from '../formats/registry';
 import type { Tensor } from '../tensor/tensor';
 import type { OpenedNetwork } from './openNetwork';
@@ -57,14 +57,19 @@ export async function writeChecked(opened: OpenedNetwork, changed: ReadonlyMap<s
   }
 }
 
+/** Whether the format's own runtime will check the copy (then the original network is not needed). */
+export function ownCheckRuns(format: ModelFormat): boolean {
+  return format.verifyWritten !== undefined && format.verifyWritten.unavailable() === undefined;
+}
+
 async function checkCopy(opened: OpenedNetwork, staged: string, activation: string): Promise<{ verification?: Verification; skipped?: string }> {
-  let own: WrittenCheck | CheckUnavailable | undefined;
-  if (opened.format.verifyWritten) own = await opened.format.verifyWritten(opened.checkpoint.path, staged);
-  if (own && !('unavailable' in own)) return { verification: own };
+  const own = opened.format.verifyWritten;
+  const unavailable = own?.unavailable();
+  if (own && unavailable === undefined) return { verification: await own.run(opened.checkpoint.path, staged) };
   const engine = engineCheck(opened.network, readBack(opened.format, opened.checkpoint.path, staged, activation));
   if (!own) return engine;
   // The format's runtime is missing here: the engine's check stands in, and the outcome says so.
-  const skipped = `${own.unavailable}: checked with the engine's forward pass instead${engine.skipped ? ` (which could not run either: ${engine.skipped})` : ''}`;
+  const skipped = `${unavailable}: checked with the engine's forward pass instead${engine.skipped ? ` (which could not run either: ${engine.skipped})` : ''}`;
   return { verification: engine.verification, skipped };
 }
 

@@ -32,9 +32,14 @@ export interface WrittenCheck {
   steps: number;
 }
 
-/** A format's own check could not run here (its runtime is missing): why. */
-export interface CheckUnavailable {
-  unavailable: string;
+/**
+ * A format's own check of a written copy: both files run in the format's runtime (a graph the
+ * engine only partly models) on the same inputs.
+ */
+export interface WrittenVerifier {
+  /** Why the runtime cannot run here (not installed, disabled), or undefined when it can. */
+  unavailable(): string | undefined;
+  run(original: string, written: string): Promise<WrittenCheck>;
 }
 
 export interface ModuleHint {
@@ -79,9 +84,8 @@ export interface ModelFormat {
    */
   write(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts?: WriteOptions): string[];
   /**
-   * Runs the original and a written copy on the same inputs with the format's own runtime
-   * (a graph the engine only partly models). Absent: the engine's forward pass over the
-   * network read back from the written file is the check.
+   * The format's own check of a written copy, where it has a runtime. Absent (or unavailable
+   * here): the engine's forward pass over the network read back from the written copy.
    */
-  verifyWritten?(original: string, written: string): Promise<WrittenCheck | CheckUnavailable>;
+  verifyWritten?: WrittenVerifier;
 }

@@ -3,7 +3,7 @@ import type { ModelFormat } from '../core/format';
 import { ONNX_FORMAT_ID, openOnnx } from './reader';
 import { writeOnnx } from './writer';
 import { onnxToNetwork } from './network';
-import { verifyWrittenOnnx } from './verify';
+import { onnxWrittenVerifier } from './verify';
 
 /** ModelProto fields and their wire types (1 ir_version … 7 graph, 8 opset_import, …). */
 const MODEL_FIELDS: Record<number, number> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2 };
@@ -69,5 +69,5 @@ export const onnxFormat: ModelFormat = {
   open: (path) => openOnnx(path),
   toNetwork: (cp) => onnxToNetwork(cp),
   write: writeOnnx,
-  verifyWritten: verifyWrittenOnnx,
+  verifyWritten: onnxWrittenVerifier,
 };

@@ -4,7 +4,7 @@
 import type * as Ort from 'onnxruntime-node';
 import { float16ToNumber, numberToFloat16 } from '../../tensor/dtype';
 import { normal, rng } from '../../engine/random';
-import type { CheckUnavailable, WrittenCheck } from '../core/format';
+import type { WrittenVerifier } from '../core/format';
 import { FileError } from '../../errors/fileError';
 
 export interface OnnxComparison {
@@ -178,13 +178,11 @@ export async function verifyOnnx(originalPath: string, balancedPath: string, see
   }
 }
 
-/**
- * The ONNX format's check of a written copy: both files in onnxruntime, or why onnxruntime
- * cannot run here (the caller then falls back to the engine's forward pass).
- */
-export async function verifyWrittenOnnx(original: string, written: string): Promise<WrittenCheck | CheckUnavailable> {
-  const problem = onnxRuntimeProblem();
-  if (problem) return { unavailable: problem };
-  const v = await verifyOnnx(original, written, 1);
-  return { method: 'onnxruntime', maxAbsolute: v.maxAbsolute, maxRelative: v.maxRelative, samples: v.samples, steps: 1 };
-}
+/** The ONNX format's check of a written copy: both files in onnxruntime. */
+export const onnxWrittenVerifier: WrittenVerifier = {
+  unavailable: onnxRuntimeProblem,
+  async run(original, written) {
+    const v = await verifyOnnx(original, written, 1);
+    return { method: 'onnxruntime', maxAbsolute: v.maxAbsolute, maxRelative: v.maxRelative, samples: v.samples, steps: 1 };
+  },
+};

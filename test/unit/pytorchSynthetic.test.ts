@@ -15,6 +15,7 @@ import { readZipDirectory } from '../../server/src/formats/zip';
 import type { Tensor } from '../../server/src/tensor/tensor';
 import { hasUnzip } from '../support/checkpoints';
 import { FileError } from '../../server/src/errors/fileError';
+import { main } from '../../server/src/cli';
 
 const work = mkdtempSync(join(tmpdir(), 'synbal-ptsyn-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -247,7 +248,7 @@ describe('hostile pickles are read as data: nothing runs, the globals are named'
     assert.equal(existsSync(canary), false, 'the payload ran');
   });
 
-  it('a state dict with a payload beside its tensors opens, warns, and still writes', () => {
+  it('a state dict with a payload beside its tensors opens and warns, but no copy is written (it would carry the payload)', () => {
     const canary = join(work, 'pwned2');
     const p = new Pickle().dict([
       ['w', (q) => q.tensor({ key: '0', numel: 4, shape: [2, 2] })],
@@ -257,14 +258,63 @@ describe('hostile pickles are read as data: nothing runs, the globals are named'
     const path = torchZip(file('mixed.pt'), p.done(), { '0': f32([1, 2, 3, 4]) });
     const cp = pytorchFormat.open(path);
     assert.deepEqual(cp.tensors.map((t) => t.name), ['w']);
-    assert.ok(cp.warnings.some((w) => /pickle global os\.system was not run/.test(w)), cp.warnings.join('\n'));
-    assert.ok(cp.warnings.some((w) => /pickle global builtins\.eval was not run/.test(w)));
+    assert.ok(cp.warnings.some((w) => /pickle global os\.system was not run: it can execute code/.test(w)), cp.warnings.join('\n'));
+    assert.ok(cp.warnings.some((w) => /pickle global builtins\.eval was not run: it can execute code/.test(w)));
     assert.deepEqual((cp.structure as PickleStructure).globals, ['os.system', 'builtins.eval']);
+    assert.deepEqual((cp.structure as PickleStructure).executable, ['os.system', 'builtins.eval']);
     const out = file('mixed.out.pt');
-    pytorchFormat.write(cp, new Map([['w', scaled(cp, 'w', 3)]]), out);
-    assert.deepEqual(Array.from(loadTensor(pytorchFormat.open(out).tensors[0]).data), [3, 6, 9, 12]);
-    checkZipCrcs(out);
+    assert.throws(() => pytorchFormat.write(cp, new Map([['w', scaled(cp, 'w', 3)]]), out), (e: Error) => {
+      assert.ok(e instanceof FileError && e.kind === 'refused' && e.path === path, e.message);
+      assert.match(e.problem, /calls os\.system, builtins\.eval, which can execute code .* nothing is written/);
+      return true;
+    });
+    assert.equal(existsSync(out), false);
     assert.equal(existsSync(canary), false);
+  });
+
+  it('synbal balance on such a state dict: exit 2, the calls named, no output', async () => {
+    const p = new Pickle().dict([
+      ['0.weight', (q) => q.tensor({ key: '0', numel: 6, shape: [3, 2] })],
+      ['2.weight', (q) => q.tensor({ key: '1', numel: 3, shape: [1, 3] })],
+      ['evil', (q) => q.global('os', 'system').raw('(').str('true').raw('tR')],
+    ]);
+    const path = torchZip(file('seq.pt'), p.done(), { '0': f32([1, 2, 3, 4, 5, 6]), '1': f32([0.5, 0.25, 2]) });
+    let err = '';
+    const out = file('seq.balanced.pt');
+    const code = await main(['balance', path, '--activation', 'relu', '-o', out], { out: () => {}, err: (t) => (err += t) });
+    assert.equal(code, 2, err);
+    assert.match(err, new RegExp(`^synbal: ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the pickle calls os\\.system, which can execute code`));
+    assert.equal(existsSync(out), false);
+  });
+
+  it('"can execute code" comes from a rule, not a list of bad names: any called global off the allowlist', () => {
+    // Both run commands under torch.load, and neither name looks dangerous.
+    for (const [module, name] of [['pydoc', 'pipepager'], ['uuid', '_get_command_stdout'], ['some_module', 'innocent_helper']]) {
+      const p = new Pickle().dict([
+        ['w', (q) => q.tensor({ key: '0', numel: 2, shape: [2] })],
+        ['x', (q) => q.global(module, name).raw('(').str('echo hi').raw('tR')],
+      ]);
+      const cp = pytorchFormat.open(torchZip(file('rule.pt'), p.done(), { '0': f32([1, 2]) }));
+      assert.deepEqual((cp.structure as PickleStructure).executable, [`${module}.${name}`]);
+      assert.ok(cp.warnings.some((w) => w.includes(`pickle global ${module}.${name} was not run: it can execute code`)), cp.warnings.join('\n'));
+    }
+  });
+
+  it('value constructors, and classes a pickle only instantiates (NEWOBJ), are not flagged', () => {
+    const p = new Pickle().dict([
+      ['w', (q) => q.tensor({ key: '0', numel: 2, shape: [2] })],
+      // numpy.dtype('f8', False, True): a value constructor a training checkpoint carries.
+      ['dtype', (q) => q.global('numpy', 'dtype').raw('(').str('f8').raw('\x89\x88tR')],
+      // A model class rebuilt as torch.save does for modules: cls.__new__(cls) then its state.
+      ['obj', (q) => q.global('__main__', 'MyNet').raw(')\x81}b')],
+    ]);
+    const path = torchZip(file('values.pt'), p.done(), { '0': f32([1, 2]) });
+    const cp = pytorchFormat.open(path);
+    assert.deepEqual((cp.structure as PickleStructure).executable, []);
+    assert.ok(!cp.warnings.some((w) => w.includes('can execute code')), cp.warnings.join('\n'));
+    const out = file('values.out.pt');
+    pytorchFormat.write(cp, new Map([['w', scaled(cp, 'w', 2)]]), out);
+    assert.deepEqual(Array.from(loadTensor(pytorchFormat.open(out).tensors[0]).data), [2, 4]);
   });
 
   it('"__proto__" keys name tensors and extras without touching prototypes', () => {

@@ -78,7 +78,7 @@ export function readLegacyCheckpoint(path: string, fd: number, size: number): Pi
   return {
     tensors,
     warnings,
-    structure: { container: 'legacy', globals: [...unpickler.placeholders.keys()], ...walked.structure, keys: tensors.map((t) => t.name) },
+    structure: { container: 'legacy', globals: [...unpickler.placeholders.keys()], executable: unpickler.executable(), ...walked.structure, keys: tensors.map((t) => t.name) },
     rootDescription: walked.rootDescription,
   };
 }

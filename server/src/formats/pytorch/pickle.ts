@@ -7,6 +7,11 @@ import { PyDict, PyFunction, PyGlobal, PyObject, PySet, describe, isList, isTupl
 
 export interface UnpickleHooks {
   findGlobal(module: string, name: string): unknown;
+  /**
+   * A global the pickle calls (REDUCE, INST, OBJ): Python runs it, with the pickle's arguments,
+   * when it loads the file. (NEWOBJ only asks a class for a new instance.)
+   */
+  called?(g: PyGlobal): void;
   /** Resolves a persistent id (torch storages); absent: persistent ids are an error. */
   persistentLoad?(pid: unknown): unknown;
 }
@@ -98,10 +103,13 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
   };
 
   /** Calls an allowlisted builder, or records the call of an inert global. */
-  const call = (fn: unknown, args: unknown, via: 'call' | 'new'): unknown => {
+  const call = (fn: unknown, args: unknown, via: 'call' | 'new', runs: boolean): unknown => {
     if (!isTuple(args)) throw new PickleError(`call arguments must be a tuple, not ${describe(args)}`);
     if (fn instanceof PyFunction) return fn.call(args);
-    if (fn instanceof PyGlobal) return new PyObject(fn, args, via);
+    if (fn instanceof PyGlobal) {
+      if (runs) hooks.called?.(fn);
+      return new PyObject(fn, args, via);
+    }
     // Calling what an inert call returned (getattr(...)(...)): still inert.
     if (fn instanceof PyObject) return new PyObject(new PyGlobal(fn.cls.module, `${fn.cls.name}(…)`), args, via);
     throw new PickleError(`cannot call ${describe(fn)}`);
@@ -348,20 +356,20 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
         case 0x52: {
           const args = pop();
           const fn = pop();
-          stack.push(call(fn, args, 'call'));
+          stack.push(call(fn, args, 'call', true));
           break;
         }
         case 0x81: {
           const args = pop();
           const cls = pop();
-          stack.push(call(cls, args, 'new'));
+          stack.push(call(cls, args, 'new', false));
           break;
         }
         case 0x92: {
           pop(); // keyword arguments: kept out of the record, nothing uses them
           const args = pop();
           const cls = pop();
-          stack.push(call(cls, args, 'new'));
+          stack.push(call(cls, args, 'new', false));
           break;
         }
         case 0x69: {
@@ -369,13 +377,14 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
           const module = text();
           const name = text();
           const args = popMark();
-          stack.push(call(global(module, name), tuple(args), 'new'));
+          // INST and OBJ call the class (or whatever the global is) with the arguments.
+          stack.push(call(global(module, name), tuple(args), 'new', true));
           break;
         }
         case 0x6f: {
           const items = popMark();
           if (items.length === 0) throw new PickleError('OBJ without a class');
-          stack.push(call(items[0], tuple(items.slice(1)), 'new'));
+          stack.push(call(items[0], tuple(items.slice(1)), 'new', true));
           break;
         }
         case 0x62: {

@@ -63,6 +63,8 @@ export interface PickleStructure {
   extras: Record<string, PickleScalar>;
   /** Globals that were not on the allowlist and were kept as inert placeholders. */
   globals: string[];
+  /** Of those, the ones the pickle calls that can execute code when Python loads the file. */
+  executable: string[];
   /** TorchScript: the classes described in code/. */
   scriptClasses?: ScriptClass[];
 }

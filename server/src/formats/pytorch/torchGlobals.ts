@@ -193,28 +193,40 @@ const CONSTANT_NAMES = new Set([
   'contiguous_format', 'channels_last', 'channels_last_3d', 'preserve_format', 'strided', 'sparse_coo',
 ]);
 
-/** Globals named in security advisories about pickle: reported loudly. */
-const DANGEROUS_MODULES = new Set([
-  'os', 'posix', 'nt', 'subprocess', 'sys', 'builtins', '__builtin__', 'shutil', 'socket', 'importlib', 'runpy', 'pty', 'code', 'codeop',
-  'ctypes', 'pickle', '_pickle', 'marshal', 'webbrowser', 'commands', 'popen2', 'multiprocessing', 'asyncio', 'threading', 'platform',
-  'pdb', 'timeit', 'operator', 'functools', 'types', 'inspect', 'numpy.testing._private.utils', 'torch.storage', 'torch.serialization',
-  'torch.hub', 'torch.jit', 'torch._ops', 'requests', 'urllib', 'httplib', 'http.client', 'ftplib', 'smtplib',
-]);
+/**
+ * Globals outside FUNCTIONS that checkpoints call to make plain values, and that do nothing
+ * else when Python calls them: calling one is not running code. Every other global a pickle
+ * calls (REDUCE, INST, OBJ) can execute code when Python loads the file — whatever its name:
+ * the rule is this allowlist, not a list of known-bad names.
+ */
+const VALUE_CONSTRUCTORS = new Set(
+  [
+    ...['set', 'frozenset', 'slice', 'complex', 'bytearray', 'bytes', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bool', 'range'].flatMap((n) => [`builtins.${n}`, `__builtin__.${n}`]),
+    'copyreg._reconstructor', 'copy_reg._reconstructor', '_codecs.encode',
+    'collections.OrderedDict', 'collections.defaultdict', 'collections.Counter', 'collections.deque',
+    'numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct', 'numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar', 'numpy.dtype', 'numpy.ndarray',
+    'torch.Size', 'torch.device', 'torch.dtype', 'torch.memory_format', 'torch.layout',
+    'pathlib.PosixPath', 'pathlib.WindowsPath', 'pathlib.PurePosixPath', 'pathlib.PureWindowsPath', 'pathlib.Path',
+    'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta', 'datetime.timezone',
+    'decimal.Decimal', 'fractions.Fraction', 'uuid.UUID', 'argparse.Namespace', 'types.SimpleNamespace',
+  ],
+);
 
-export function isDangerousGlobal(module: string, name: string): boolean {
-  const root = module.split('.')[0];
-  if (DANGEROUS_MODULES.has(module) || DANGEROUS_MODULES.has(root)) return true;
-  return /^(eval|exec|compile|system|popen|spawn\w*|execv\w*|getattr|setattr|__import__|open|load|loads|run|call|check_output)$/.test(name);
+/** Whether Python calling this global (with arguments the file chooses) could do more than make a value. */
+export function canExecuteCode(qualifiedName: string): boolean {
+  return !VALUE_CONSTRUCTORS.has(qualifiedName) && !FUNCTIONS.has(qualifiedName);
 }
 
 /** Class names of torch modules and pickled model classes: expected, reported quietly. */
-function looksLikeClass(module: string, name: string): boolean {
-  return /^[A-Z]/.test(name) && !isDangerousGlobal(module, name);
+function looksLikeClass(name: string): boolean {
+  return /^[A-Z]/.test(name);
 }
 
 export class TorchUnpickler implements UnpickleHooks {
   /** Inert globals, in order of first appearance. */
   readonly placeholders = new Map<string, PyGlobal>();
+  /** Globals the pickle calls (REDUCE, INST, OBJ), in order of first call. */
+  readonly calls = new Set<string>();
   /** Class source code a legacy checkpoint carries beside its classes. */
   readonly classSources = new Map<string, string>();
   /** Every persistent id seen, in order. */
@@ -237,6 +249,15 @@ export class TorchUnpickler implements UnpickleHooks {
       this.placeholders.set(qualified, g);
     }
     return g;
+  }
+
+  called(g: PyGlobal): void {
+    this.calls.add(g.qualifiedName);
+  }
+
+  /** The globals this pickle calls that can execute code when Python loads it. */
+  executable(): string[] {
+    return [...this.calls].filter(canExecuteCode);
   }
 
   persistentLoad(pid: unknown): unknown {
@@ -265,13 +286,14 @@ export class TorchUnpickler implements UnpickleHooks {
     return new StorageHandle(ref);
   }
 
-  /** Warning lines for what was not built: dangerous callables one by one, classes together. */
+  /** Warning lines for what was not built: globals that can execute code one by one, classes together. */
   warnings(): string[] {
     const out: string[] = [];
     const classes: string[] = [];
+    const executable = new Set(this.executable());
     for (const g of this.placeholders.values()) {
-      if (looksLikeClass(g.module, g.name)) classes.push(g.qualifiedName);
-      else if (isDangerousGlobal(g.module, g.name)) out.push(`pickle global ${g.qualifiedName} was not run: it can execute code when Python loads this file; treat the file as untrusted`);
+      if (executable.has(g.qualifiedName)) out.push(`pickle global ${g.qualifiedName} was not run: it can execute code when Python loads this file; treat the file as untrusted`);
+      else if (looksLikeClass(g.name)) classes.push(g.qualifiedName);
       else out.push(`pickle global ${g.qualifiedName} was not run (not on the allowlist); values it would have built are missing`);
     }
     if (classes.length) out.unshift(`pickle classes kept as inert placeholders (never imported or run): ${classes.join(', ')}`);

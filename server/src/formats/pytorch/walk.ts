@@ -13,7 +13,7 @@ export interface NamedTensor {
 
 export interface WalkResult {
   tensors: NamedTensor[];
-  structure: Omit<PickleStructure, 'container' | 'globals'>;
+  structure: Omit<PickleStructure, 'container' | 'globals' | 'executable'>;
   warnings: string[];
   /** The pickle's result in words, when it held no tensors. */
   rootDescription: string;

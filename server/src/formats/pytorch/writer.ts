@@ -8,7 +8,8 @@ import { writePatchedCopy } from '../core/patch';
 import type { WriteOptions } from '../core/format';
 import { SIG_LOCAL, checkCrcs, readZipDirectory, rewriteCrcs, type ZipEntry } from '../zip';
 import type { Tensor } from '../../tensor/tensor';
-import { asFileError } from '../../errors/fileError';
+import { FileError, asFileError } from '../../errors/fileError';
+import { isPickleStructure } from './moduleHints';
 import { openPytorch } from './open';
 import { tensorPatches, type TensorPatch } from '../core/tensorPatches';
 
@@ -56,6 +57,11 @@ function verifyCopy(cp: Checkpoint, tmp: string, patches: readonly TensorPatch[]
 }
 
 export function writePytorch(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
+  // A copy keeps every byte of the pickle but the weights: it would run the same payload under torch.load.
+  const executable = isPickleStructure(cp.structure) ? cp.structure.executable : [];
+  if (executable.length > 0) {
+    throw new FileError(cp.path, `the pickle calls ${executable.join(', ')}, which can execute code when Python loads the file; a balanced copy would carry the same calls, so nothing is written`, 'refused');
+  }
   assertUnchanged(cp);
   const patches = tensorPatches(cp, changed);
   const zip = isZipFile(cp.path);
@@ -70,7 +76,8 @@ export function writePytorch(cp: Checkpoint, changed: ReadonlyMap<string, Tensor
       verify: (tmp) => verifyCopy(cp, tmp, patches, zip),
     });
   } catch (e) {
-    if (e instanceof Error && e.constructor === Error && e.message.startsWith(`${cp.path}: `)) throw e;
+    // A problem of the source (it changed, a tensor does not fit) names the source; others the target.
+    if (e instanceof FileError && e.path === cp.path) throw e;
     throw asFileError(target, e);
   }
   return [target];

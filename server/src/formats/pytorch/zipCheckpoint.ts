@@ -108,6 +108,6 @@ export function readZipCheckpoint(path: string, fd: number, size: number): Pickl
   }
 
   warnings.unshift(...unpickler.warnings());
-  const structure: PickleStructure = { container: isScript ? 'torchscript' : 'zip', globals: [...unpickler.placeholders.keys()], ...walked.structure, keys: tensors.map((t) => t.name) };
+  const structure: PickleStructure = { container: isScript ? 'torchscript' : 'zip', globals: [...unpickler.placeholders.keys()], executable: unpickler.executable(), ...walked.structure, keys: tensors.map((t) => t.name) };
   return { tensors, warnings, structure, rootDescription: walked.rootDescription };
 }

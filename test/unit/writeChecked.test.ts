@@ -3,10 +3,10 @@
 // does; a refused copy leaves nothing behind; a format whose own check cannot run falls back to
 // the engine and says so; replacing files keeps each as .bak.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { openNetworkFile, type OpenedNetwork } from '../../server/src/app/openNetwork';
 import { compileFor } from '../../server/src/app/problem';
 import { isStagingFolder, writeChecked } from '../../server/src/app/writeChecked';
@@ -21,8 +21,12 @@ import type { Tensor } from '../../server/src/tensor/tensor';
 
 const CHECKED = { enabled: true, force: false, requireCheck: true };
 
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function fixture(): { dir: string; path: string; opened: OpenedNetwork; changed: Map<string, Tensor> } {
   const dir = mkdtempSync(join(tmpdir(), 'synbal-wc-'));
+  dirs.push(dir);
   const path = join(dir, 'net.json');
   writeFileSync(path, networkToJson(mlp({ sizes: [5, 8, 8, 3], seed: 4, std: 0.6 })));
   const opened = openNetworkFile(path);
@@ -113,5 +117,29 @@ describe('the verification policy', () => {
     await writeChecked(opened, changed, path, { backup: true, verify: CHECKED, activation: '' });
     assert.deepEqual(readFileSync(`${path}.bak`), before);
     assert.notDeepEqual(readFileSync(path), before);
+  });
+});
+
+describe('backups never write through a link', () => {
+  it('a .bak that is a symbolic link is replaced, not written through', async () => {
+    const { dir, path, opened, changed } = fixture();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, `${path}.bak`);
+    const before = readFileSync(path);
+    await writeChecked(opened, changed, path, { backup: true, verify: CHECKED, activation: '' });
+    assert.equal(readFileSync(victim, 'utf8'), 'precious');
+    assert.ok(!lstatSync(`${path}.bak`).isSymbolicLink());
+    assert.deepEqual(readFileSync(`${path}.bak`), before);
+  });
+
+  it('the same through a format writer replacing its own target (no staging)', () => {
+    const { dir, path, opened, changed } = fixture();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, `${path}.bak`);
+    opened.format.write(opened.checkpoint, changed, path, { backup: true });
+    assert.equal(readFileSync(victim, 'utf8'), 'precious');
+    assert.ok(!lstatSync(`${path}.bak`).isSymbolicLink());
   });
 });

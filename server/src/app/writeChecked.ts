@@ -2,12 +2,13 @@
 // folder beside the target, checked there against the original (by the format's own runtime
 // where it has one, else the engine's forward pass over the weights read back), and only then
 // moved into place. A refused copy leaves nothing behind and replaces nothing.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { compareFunctions, verifyLimit } from '../engine/verify';
 import type { Network } from '../engine/network';
 import { FileError } from '../errors/fileError';
 import type { ModelFormat } from '../formats/core/format';
+import { keepBackup } from '../formats/core/safeWrite';
 import { networkOf } from '../formats/registry';
 import type { Tensor } from '../tensor/tensor';
 import type { OpenedNetwork } from './openNetwork';
@@ -106,7 +107,7 @@ function refuseUnlessForced(path: string, v: Verification | undefined, skipped: 
 function moveInto(files: readonly string[], dir: string, backup: boolean): string[] {
   return files.map((f) => {
     const dest = join(dir, basename(f));
-    if (backup && existsSync(dest)) copyFileSync(dest, `${dest}.bak`);
+    if (backup && existsSync(dest)) keepBackup(dest);
     renameSync(f, dest);
     return dest;
   });

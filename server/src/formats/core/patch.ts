@@ -1,6 +1,6 @@
 // Balanced copies by patching: copy the original byte for byte, overwrite only the changed
 // tensors' bytes, let the format fix what depends on them (checksums), verify, rename.
-import { closeSync, copyFileSync, fstatSync, fsyncSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, fstatSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { replaceSafely, writeAll, type SafeWriteOptions } from './safeWrite';
 import { FileError } from '../../errors/fileError';
 
@@ -29,7 +29,7 @@ export function writePatchedCopy(source: string, target: string, patches: readon
         fd = openSync(tmp, 'wx+');
         streamWithPatches(source, fd, sorted);
       } else {
-        copyFileSync(source, tmp);
+        copyFileSync(source, tmp, constants.COPYFILE_EXCL);
         fd = openSync(tmp, 'r+');
         for (const q of patches) writeAll(fd, q.bytes, q.offset);
       }

@@ -1,6 +1,6 @@
 // Writing a model file without ever leaving a half-written one: the content goes to a
 // temporary file beside the target, is verified, then renamed into place.
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { balancedFileName } from '../../contract/output';
 
@@ -26,6 +26,23 @@ export function writeAll(fd: number, bytes: Buffer, position: number | null = nu
 }
 
 /**
+ * Keeps the file as `<file>.bak`. Never writes through a link: the copy goes to a fresh file
+ * created exclusively, then is renamed over `.bak`, which replaces a link there instead of
+ * following it onto whatever file it names.
+ */
+export function keepBackup(file: string): void {
+  const bak = `${file}.bak`;
+  const tmp = temporaryPathFor(bak);
+  try {
+    copyFileSync(file, tmp, constants.COPYFILE_EXCL);
+    renameSync(tmp, bak);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
  * Runs `fill` on a fresh temporary file beside the target, then verifies it and renames it
  * into place; on any error the temporary file is removed and the target is untouched.
  */
@@ -34,7 +51,7 @@ export function replaceSafely(target: string, fill: (tmpPath: string) => void, o
   try {
     fill(tmp);
     opts.verify?.(tmp);
-    if (opts.backup && existsSync(target)) copyFileSync(target, `${target}.bak`);
+    if (opts.backup && existsSync(target)) keepBackup(target);
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { force: true });

@@ -1,7 +1,8 @@
 // Running the quick fixes: each writes a balanced checkpoint that reads back, computes the same
 // function, is analysed again (its diagnostics gone) and is shown; cancelling leaves nothing.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, DiagnosticSeverity, type CodeAction, type Diagnostic } from 'vscode-languageserver-protocol';
@@ -167,5 +168,25 @@ describe('quick fixes', () => {
     await assert.rejects(run({ file: uri('mlp.json'), scope: { kind: 'unit', layer: 'h1', index: 99 } }), /layer h1 has no unit 99/);
     await assert.rejects(run({ file: 'not a uri', scope: { kind: 'network' } } as BalanceArgs), /needs \{file/);
     await assert.rejects(c.conn.sendRequest('workspace/executeCommand', { command: Commands.balance, arguments: [{ file: uri('mlp.json'), scope: { kind: 'nope' } }] }), /scope must be/);
+  });
+
+  it('balances only checkpoints under the workspace folders: not a file elsewhere, not through .., not a listing URI', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'synbal-outside-'));
+    try {
+      const victim = join(elsewhere, 'victim.json');
+      writeFileSync(victim, exampleJson('mlp'));
+      const before = readFileSync(victim);
+      const network = { kind: 'network' } as const;
+      await assert.rejects(run({ file: fileUri(victim), scope: network }), /not under a workspace folder/);
+      await assert.rejects(run({ file: `${uri('mlp.json').replace(/mlp\.json$/, '')}..${'/..'.repeat(8)}${victim}`, scope: network }), /not under a workspace folder|no such file/);
+      symlinkSync(victim, path('link.json'));
+      await assert.rejects(run({ file: uri('link.json'), scope: network }), /not under a workspace folder/);
+      await assert.rejects(run({ file: listingUriOf(uri('mlp.json')), scope: network }), /needs \{file: a file: URI/);
+      assert.deepEqual(readFileSync(victim), before);
+      assert.deepEqual(readdirSync(elsewhere), ['victim.json']);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+      rmSync(path('link.json'), { force: true });
+    }
   });
 });

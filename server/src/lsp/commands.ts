@@ -1,6 +1,7 @@
 // workspace/executeCommand: running a fix (balance, write, verify, re-analyse, show the result)
 // and asking for a fresh analysis.
-import { basename } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { basename, isAbsolute, relative } from 'node:path';
 import { ErrorCodes, MessageType, ResponseError, ShowMessageNotification, type CancellationToken, type ExecuteCommandParams, type WorkDoneProgressReporter } from 'vscode-languageserver';
 import { num } from './numbers';
 import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../contract/requests';
@@ -29,10 +30,38 @@ function checkScope(s: unknown): BalanceScope {
  */
 const FIX_VERIFICATION = { enabled: true, force: false, requireCheck: false };
 
+/**
+ * Why a file may not be balanced from a client's request, or undefined when it may: only
+ * checkpoints under the workspace folders, with links and `..` resolved first (a client must
+ * not be able to make the server rewrite files elsewhere).
+ */
+function outsideWorkspace(path: string, roots: readonly string[]): string | undefined {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return 'no such file';
+  }
+  if (!statSync(real).isFile()) return 'not a file';
+  const inside = roots.some((root) => {
+    let r: string;
+    try {
+      r = realpathSync(root);
+    } catch {
+      return false;
+    }
+    const rel = relative(r, real);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  });
+  return inside ? undefined : 'not under a workspace folder; only checkpoints in the workspace are balanced';
+}
+
 async function balanceCommand(session: Session, raw: unknown, token: CancellationToken, attached: WorkDoneProgressReporter): Promise<BalanceResult> {
   const args = raw as Partial<BalanceArgs> | undefined;
-  const path = typeof args?.file === 'string' ? pathOfUri(args.file) : undefined;
+  const path = typeof args?.file === 'string' && args.file.startsWith('file:') ? pathOfUri(args.file) : undefined;
   if (!args || path === undefined) throw invalid(`${Commands.balance} needs {file: a file: URI, scope}`);
+  const outside = outsideWorkspace(path, session.roots);
+  if (outside) throw invalid(`${Commands.balance}: ${path}: ${outside}`);
   const scope = checkScope(args.scope);
   const inPlace = args.inPlace ?? session.settings.inPlace;
   if (args.regularizerP !== undefined && !(typeof args.regularizerP === 'number' && args.regularizerP > 0 && Number.isFinite(args.regularizerP))) {

@@ -128,6 +128,16 @@ describe('synbal balance', async () => {
     assert.deepEqual(readdirSync(dir).sort(), ['mlp.balanced.json', 'mlp.json']);
   });
 
+  it('-o naming the input itself replaces it keeping a .bak, and says so', async () => {
+    const dir = scratch();
+    const input = join(dir, 'mlp.json');
+    const before = readFileSync(input);
+    const r = await run(['balance', input, '-o', join(dir, '.', 'mlp.json')]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /is the input itself: it is replaced, and the original kept as .*mlp\.json\.bak/);
+    assert.deepEqual(readFileSync(`${input}.bak`), before);
+  });
+
   it('--in-place keeps the original as .bak', async () => {
     const dir = scratch();
     const before = readFileSync(join(dir, 'mlp.json'), 'utf8');

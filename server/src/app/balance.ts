@@ -3,6 +3,7 @@
 // policy (writeChecked.ts), and analyse what was written when asked. A Workbench keeps the last
 // opened network and its solutions, so that predicting a fix (a code action resolved) and then
 // applying it (the command run) solve once.
+import { realpathSync } from 'node:fs';
 import { scaledTensors, unitScales } from '../engine/applyScales';
 import { balance, METHODS, type Method } from '../engine/balance';
 import type { Problem } from '../engine/compile';
@@ -38,6 +39,14 @@ function isUnchanged(opened: OpenedNetwork): boolean {
   } catch (e) {
     if (e instanceof ChangedWhileReading) return false;
     throw e;
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
   }
 }
 
@@ -152,8 +161,10 @@ export class Workbench {
     if (!changed) return { cancelled: true };
     // The last point where stopping leaves no trace: past it the write runs to completion.
     if (hooks.cancelled()) return { cancelled: true };
-    const inPlace = req.output.kind === 'in-place';
     const target = outputPathOf(req.path, req.output, opened.format.extensions[0]);
+    // An output path that names the input itself (or a link to it) replaces it: keep the original.
+    const inPlace = req.output.kind === 'in-place' || sameFile(target, req.path);
+    if (inPlace && req.output.kind === 'path') hooks.note?.(`${target} is the input itself: it is replaced, and the original kept as ${req.path}.bak`);
     hooks.progress({ percent: 75, message: `writing ${target}` });
     const result = await writeChecked(opened, changed, target, {
       backup: inPlace,

@@ -15,10 +15,10 @@ import { openNetworkFile } from '../../server/src/app/openNetwork';
 import { balance } from '../../server/src/engine/balance';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
-import { assertLogValid } from './monitorSchema';
+import { assertLogValid, validateRecord } from './monitorSchema';
 
 const ROOT = join(__dirname, '..', '..');
-const MODELS = ['ResCNN', 'MLP', 'Grouped', 'Cat'] as const;
+const MODELS = ['ResCNN', 'MLP', 'Grouped', 'Cat', 'Visible'] as const;
 
 function pythonWithTorch(): string | undefined {
   for (const py of [process.env.SYNBAL_PYTHON, 'python3', '/usr/bin/python3']) {
@@ -43,6 +43,7 @@ interface Summary {
   trainModeBN: { units: UnitsOut; trainOutputChange: number; evalOutputChange: number; runningStatsChange: number; deltaR: number; maxDeficit: number };
   optimizers: Record<string, { stateInvariant: number; gradientRule: number; stepPrediction: number; maxScaleChange: number; unbalancedStepDiffers: number }>;
   schedule: { events: { step: number; deltaR: number; maxDeficit: number }[]; layers: string[] };
+  fallback: { units: UnitsOut; warnings: string[]; maxDeficit: number; deltaR: number; outputChange: number };
 }
 
 /** Connected components of pairwise ties, each sorted, sorted by first member. */
@@ -101,8 +102,16 @@ describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
       }
       const engineTies = components(ins.ties.map((tie) => tie.groups.map((n) => names[n] ?? n)));
       assert.deepEqual(components(m.units.ties), engineTies);
-      // Every model has something to balance; Cat has concatenated parts at offsets.
+      // Every model has something to balance; Cat has concatenated parts at offsets; Visible
+      // keeps all but one layer visible, each with its reason.
       assert.ok(m.balance64.units > 0);
+      if (model === 'Visible') {
+        assert.deepEqual(m.units.groups.filter((g) => g.balanceable).map((g) => g.name), ['b']);
+        const why = Object.fromEntries(m.units.groups.map((g) => [g.name, g.reasons.join('; ')]));
+        assert.match(why.a, /is added .* to a value that does not scale with it/);
+        assert.match(why.c, /sigmoid/);
+        assert.match(why.d, /gelu/);
+      }
     });
 
     it(`${model}: balance_ keeps the outputs and reaches the engine's optimum`, (t) => {
@@ -124,6 +133,16 @@ describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
       assert.ok(Math.abs(res.RAfter - b.RAfter) <= 1e-6 * b.RAfter, `R after: engine ${res.RAfter}, torch ${b.RAfter}`);
     });
   }
+
+  it('a model torch.fx cannot trace falls back to registration order, saying why once', (t) => {
+    if (!py) return t.skip('python3 with torch not found');
+    const f = run().fallback;
+    assert.equal(f.units.method, 'registration order');
+    assert.match(f.units.fallback ?? '', /torch\.fx could not trace Branchy/);
+    assert.equal(f.warnings.length, 1, f.warnings.join(' | '));
+    assert.deepEqual(f.units.groups.map((g) => [g.name, g.balanceable]), [['fc1', true]]);
+    assert.ok(f.deltaR > 0 && f.maxDeficit <= 1e-9 && f.outputChange <= 1e-9);
+  });
 
   it('BatchNorm in training mode: its gamma, beta are the units; train- and eval-mode outputs unchanged', (t) => {
     if (!py) return t.skip('python3 with torch not found');
@@ -165,5 +184,8 @@ describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
       assert.deepEqual(r.layers.map((l) => l.name), s.schedule.layers);
     }
     assert.ok(recs[0].balance!.deltaR > 0.1, 'the first event balances the initialised network');
+    // The field is optional but checked: an event without its ΔR is not a valid record.
+    assert.equal(validateRecord({ ...recs[0], balance: { RAfter: 1 } }), false);
+    assert.equal(validateRecord({ ...recs[1], balance: { deltaR: 0.5 } }), true);
   });
 });

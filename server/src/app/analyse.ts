@@ -281,7 +281,8 @@ export function inspectFile(path: string, activation: string): Inspection {
       role: g.role,
       units: g.size,
       activation: g.activation ? (g.activation.kind === 'other' ? g.activation.name : (g.activation.name ?? g.activation.kind)) : null,
-      balanceable: problem.groupVars[gi].length,
+      // Units with a variable: a tie class's variables are listed under one of its groups only.
+      balanceable: problem.unitVar.subarray(problem.groupOffset[gi], problem.groupOffset[gi] + g.size).filter((v) => v >= 0).length,
     })),
     tensors: net.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
     connections: net.connections.length,

@@ -70,7 +70,11 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   const s = outcome.solve!;
   // The written copy was checked before it was moved into place (onnxruntime for ONNX, else the engine).
   const check = outcome.verification ?? outcome.writtenVerification;
-  const verified = check ? `outputs agree to ${num(check.maxRelative)} (relative)` : `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`;
+  const verified = !check
+    ? `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`
+    : check.inconclusive
+      ? `not verified, the check was inconclusive: ${check.inconclusive}`
+      : `outputs agree to ${num(check.maxRelative)} (relative)${check.inputs?.length ? ` on ${check.inputs.map((i) => i.shape.join('×')).join(', ')} inputs` : ''}`;
   // A notification, not window/showMessageRequest: nothing waits on the user's answer.
   void session.connection.sendNotification(ShowMessageNotification.type, {
     type: MessageType.Info,

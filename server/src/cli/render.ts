@@ -91,7 +91,7 @@ export function renderBalanceText(r: SolveFigures, output: string | undefined, v
 
 /** The check's lines: its figures, the input shapes used, what it judged, and whether it proves anything. */
 export function renderVerification(v: Verification): string[] {
-  const lines = [`function check (${v.method}, ${v.samples} random inputs${v.steps > 1 ? ` × ${v.steps} steps` : ''}): largest output difference ${fmt(v.maxAbsolute)} absolute, ${fmt(v.maxRelative)} relative`];
+  const lines = [`function check (${v.samples} random inputs${v.steps > 1 ? ` × ${v.steps} steps` : ''}): largest output difference ${fmt(v.maxAbsolute)} absolute, ${fmt(v.maxRelative)} relative (${v.method})`];
   if (v.inputs?.length) {
     const origin: Record<string, string> = { model: 'fixed by the model', option: 'from --input-shape', metadata: 'from the model\'s metadata', graph: 'needed by the graph', default: 'default sizes' };
     lines.push(`  inputs: ${v.inputs.map((i) => `${i.name} ${i.shape.join('×')} (${origin[i.source] ?? i.source})`).join(', ')}`);

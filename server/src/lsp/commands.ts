@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { ErrorCodes, MessageType, ResponseError, ShowMessageNotification, type CancellationToken, type ExecuteCommandParams, type WorkDoneProgressReporter } from 'vscode-languageserver';
 import { num } from './numbers';
-import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../contract/requests';
+import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type FunctionCheck, type ReanalyzeArgs } from '../contract/requests';
 import { analysisOptions } from './settings';
 import { fixProgress } from './progress';
 import type { Session } from './session';
@@ -74,7 +74,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
     ? `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`
     : check.inconclusive
       ? `not verified, the check was inconclusive: ${check.inconclusive}`
-      : `outputs agree to ${num(check.maxRelative)} (relative)${check.inputs?.length ? ` on ${check.inputs.map((i) => i.shape.join('×')).join(', ')} inputs` : ''}`;
+      : `outputs agree to ${num(check.maxRelative)} (relative)${sizesChosen(check.inputs)}`;
   // A notification, not window/showMessageRequest: nothing waits on the user's answer.
   void session.connection.sendNotification(ShowMessageNotification.type, {
     type: MessageType.Info,
@@ -98,6 +98,12 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
     writtenVerification: outcome.writtenVerification,
     verificationSkipped: outcome.verificationSkipped,
   };
+}
+
+/** The input sizes a check chose (only where the model left some open). */
+function sizesChosen(inputs: FunctionCheck['inputs']): string {
+  if (!inputs?.length || inputs.every((i) => i.source === 'model')) return '';
+  return ` on ${inputs.map((i) => `${i.name} ${i.shape.join('×')}`).join(', ')}`;
 }
 
 function reanalyze(session: Session, raw: unknown): null {

@@ -13,7 +13,8 @@ usage:
   synbal balance FILE [-o OUT | --in-place] [--p P | --regularizer R] [--tolerance T]
                  [--scope network|layer:NAME|layer-tied:NAME|unit:NAME#INDEX]
                  [--method optimal|newton|red-black|stochastic|cyclic|layers|odd-even|tied-layers]
-                 [--seed N] [--max-iterations N] [--activation A] [--verify [--force]] [--format text|json]
+                 [--seed N] [--max-iterations N] [--activation A] [--format text|json]
+                 [--verify [--force] [--input-shape NAME=1x3x320x320]...]
                  [--device auto|cpu|cuda|mps] [--python PATH] [--backend cpu|torch|onnxruntime|tfjs]
   synbal manifest CHECKPOINT [-o FILE] [--force]   (writes <checkpoint>.synbal.json to edit)
   synbal example mlp|autoencoder|conv|rnn|residual [-o FILE]
@@ -25,6 +26,11 @@ NumPy (.npy, .npz), and the JSON network description. A state dict without a gra
 takes its layers from <checkpoint>.synbal.json, else from its tensor names; activations it
 does not state are never assumed (--activation relu states one for every hidden layer).
 regularizers: --p 2 is Σ|w|², --p 1 is Σ|w|; --regularizer "0.5*L2+0.1*L1" mixes powers.
+balance --verify runs both files on seeded random inputs (onnxruntime for ONNX, else the engine's
+forward pass) and refuses, unless --force, a copy whose outputs move beyond rounding, or a check
+that cannot run or is inconclusive (outputs the same for every input). Open input dimensions get
+the model's metadata sizes, else the sizes its graph needs, else batch 1, 224 per image axis, 64
+per sequence; --input-shape sets them (repeatable; NAME= may be left out for a single input).
 check --predict adds each fix's λ* and the fall in R it brings (per unit, per layer tied).
 check exits 0 when every balanceable unit is within the tolerance (default 1e-7 relative
 deficit |IN−OUT|/(IN+OUT)), 1 when some are not, 2 on error.

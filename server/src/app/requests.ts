@@ -46,8 +46,13 @@ export interface VerifySpec {
   enabled: boolean;
   /** Keep a copy whose outputs differ, or that could not be checked. */
   force: boolean;
-  /** Refuse to write when no check can run (an operator without a forward pass). */
+  /**
+   * Refuse to write when no check can run (an operator without a forward pass) or when the check
+   * is inconclusive (outputs the same for every random input).
+   */
   requireCheck: boolean;
+  /** Input shapes by input name ('' for a model's only input); open dimensions otherwise get realistic sizes. */
+  inputShapes?: Record<string, number[]>;
 }
 
 export interface PredictRequest {

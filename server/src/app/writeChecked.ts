@@ -50,7 +50,7 @@ export async function writeChecked(opened: OpenedNetwork, changed: ReadonlyMap<s
     const outside = files.find((f) => relative(staging, f).startsWith('..'));
     if (outside) throw new FileError(checkpoint.path, `the ${format.id} writer wrote ${outside} outside its staging folder`);
     opts.onChecking?.(format.verifyWritten ? `running both files (${format.id})` : 'reading the written file back');
-    const { verification, skipped } = await checkCopy(opened, staged, opts.activation);
+    const { verification, skipped } = await checkCopy(opened, staged, opts.activation, opts.verify);
     refuseUnlessForced(checkpoint.path, verification, skipped, changed, opts.verify);
     return { written: moveInto(files, dirname(target), opts.backup), verification, skipped };
   } finally {
@@ -63,11 +63,11 @@ export function ownCheckRuns(format: ModelFormat): boolean {
   return format.verifyWritten !== undefined && format.verifyWritten.unavailable() === undefined;
 }
 
-async function checkCopy(opened: OpenedNetwork, staged: string, activation: string): Promise<{ verification?: Verification; skipped?: string }> {
+async function checkCopy(opened: OpenedNetwork, staged: string, activation: string, spec: VerifySpec): Promise<{ verification?: Verification; skipped?: string }> {
   const own = opened.format.verifyWritten;
   const unavailable = own?.unavailable();
-  if (own && unavailable === undefined) return { verification: await own.run(opened.checkpoint.path, staged) };
-  const engine = engineCheck(opened.network, readBack(opened.format, opened.checkpoint.path, staged, activation));
+  if (own && unavailable === undefined) return { verification: await own.run(opened.checkpoint.path, staged, { inputShapes: spec.inputShapes }) };
+  const engine = engineCheck(opened.network, readBack(opened.format, opened.checkpoint.path, staged, activation), spec.inputShapes);
   if (!own) return engine;
   // The format's runtime is missing here: the engine's check stands in, and the outcome says so.
   const skipped = `${unavailable}: checked with the engine's forward pass instead${engine.skipped ? ` (which could not run either: ${engine.skipped})` : ''}`;
@@ -83,9 +83,9 @@ function readBack(format: ModelFormat, originalPath: string, staged: string, act
   return networkOf({ ...cp, path: originalPath }, { defaultActivation: activation || undefined }).network;
 }
 
-function engineCheck(a: Network, b: Network): { verification?: Verification; skipped?: string } {
+function engineCheck(a: Network, b: Network, inputShapes: VerifySpec['inputShapes']): { verification?: Verification; skipped?: string } {
   try {
-    return { verification: { method: 'engine forward pass', ...compareFunctions(a, b) } };
+    return { verification: { method: 'engine forward pass', ...compareFunctions(a, b, 1, 4, { inputShapes }) } };
   } catch (e) {
     // An operator the engine has no forward pass for: nothing could be checked.
     return { skipped: (e as Error).message };
@@ -94,9 +94,14 @@ function engineCheck(a: Network, b: Network): { verification?: Verification; ski
 
 function refuseUnlessForced(path: string, v: Verification | undefined, skipped: string | undefined, changed: ReadonlyMap<string, Tensor>, spec: VerifySpec): void {
   if (spec.force) return;
-  const limit = verifyLimit(changed.values());
+  // The check's own limit where it set one (half precision: the original's sensitivity), else the dtype's.
+  const limit = v?.limit ?? verifyLimit(changed.values());
   if (v && v.maxRelative > limit) {
-    throw new FileError(path, `the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${limit}; nothing written (use --force to write anyway)`, 'refused');
+    throw new FileError(path, `the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${limit.toPrecision(3)}${v.limitBasis ? ` (${v.limitBasis})` : ''}; nothing written (use --force to write anyway)`, 'refused');
+  }
+  // An inconclusive check counts as no check: where one is required, the copy is refused.
+  if (v?.inconclusive && spec.requireCheck) {
+    throw new FileError(path, `the check was inconclusive (${v.inconclusive}); nothing written (give --input-shape, or use --force to write it unverified)`, 'refused');
   }
   if (!v && spec.requireCheck) {
     throw new FileError(path, `cannot verify the balanced network (${skipped ?? 'no check available'}); use --force to write it unverified`, 'refused');

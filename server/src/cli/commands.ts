@@ -60,7 +60,7 @@ export function check(args: ParsedArgs, io: Io): number {
 }
 
 export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> {
-  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'activation', ...COMPUTE_FLAGS]);
+  checkFlags(args, ['p', 'regularizer', 'tolerance', 'format', 'output', 'scope', 'method', 'seed', 'max-iterations', 'in-place', 'verify', 'force', 'input-shape', 'activation', ...COMPUTE_FLAGS]);
   const req = balanceRequestOf(args);
   const json = formatOf(args) === 'json';
   const started = Date.now();

@@ -84,11 +84,26 @@ export function renderBalanceText(r: SolveFigures, output: string | undefined, v
     `balanced by ${r.method}: ${r.iterations} iteration${r.iterations === 1 ? '' : 's'}, ${r.converged ? 'converged' : 'NOT converged'}`,
     `R ${fmt(r.RBefore)} → ${fmt(r.RAfter)} (${fmt((100 * (r.RBefore - r.RAfter)) / r.RBefore)}% lower); max relative deficit ${fmt(r.maxRelativeDeficitBefore)} → ${fmt(r.maxRelativeDeficitAfter)}`,
   ];
-  if (verification) {
-    lines.push(`function check (${verification.samples} random inputs${verification.steps > 1 ? ` × ${verification.steps} steps` : ''}): largest output difference ${fmt(verification.maxAbsolute)} absolute, ${fmt(verification.maxRelative)} relative`);
-  }
+  if (verification) lines.push(...renderVerification(verification));
   if (output) lines.push(`wrote ${output}`);
   return lines.join('\n') + '\n';
+}
+
+/** The check's lines: its figures, the input shapes used, what it judged, and whether it proves anything. */
+export function renderVerification(v: Verification): string[] {
+  const lines = [`function check (${v.samples} random inputs${v.steps > 1 ? ` × ${v.steps} steps` : ''}): largest output difference ${fmt(v.maxAbsolute)} absolute, ${fmt(v.maxRelative)} relative (${v.method})`];
+  if (v.inputs?.length) {
+    const origin: Record<string, string> = { model: 'fixed by the model', option: 'from --input-shape', metadata: 'from the model\'s metadata', graph: 'needed by the graph', default: 'default sizes' };
+    lines.push(`  inputs: ${v.inputs.map((i) => `${i.name} ${i.shape.join('×')} (${origin[i.source] ?? i.source})`).join(', ')}`);
+    for (const n of new Set(v.inputs.map((i) => i.note).filter(Boolean))) lines.push(`  note: ${n}`);
+  }
+  for (const j of v.judgedOn ?? []) {
+    lines.push(`  ${j.output} is a discontinuous function of the weights: judged on ${j.via.join(', ') || 'nothing continuous'}${j.of ? ` (${j.flipped ?? 0} of ${j.of} elements differ)` : ''}`);
+  }
+  if (v.limit !== undefined) lines.push(`  limit ${fmt(v.limit)}${v.limitBasis ? `: ${v.limitBasis}` : ''}`);
+  for (const n of v.notes ?? []) lines.push(`  note: ${n}`);
+  if (v.inconclusive) lines.push(`  INCONCLUSIVE, not verified: ${v.inconclusive}`);
+  return lines;
 }
 
 export function balanceJson(r: SolveFigures, output: string | undefined, verification: Verification | undefined, scales: Record<string, number[]>): object {

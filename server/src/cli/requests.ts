@@ -4,7 +4,7 @@ import type { CheckRequest } from '../app/analyse';
 import { BALANCE_METHODS } from '../app/balance';
 import type { BalanceScope } from '../contract/requests';
 import type { AnalysisOptions, BalanceRequest, ComputeSpec, OutputSpec } from '../app/requests';
-import { flagNumber, flagString, type ParsedArgs } from './args';
+import { flagList, flagNumber, flagString, type ParsedArgs } from './args';
 
 /** The default tolerance of check and balance: a unit is balanced when its relative deficit is below it. */
 export const CLI_TOLERANCE = 1e-7;
@@ -76,6 +76,25 @@ export function balanceRequestOf(args: ParsedArgs): BalanceRequest {
     },
     output: outputOf(args),
     // Without --verify nothing is checked; with it, a copy that cannot be checked is refused unless --force.
-    verify: { enabled: verify, force: args.flags.has('force'), requireCheck: true },
+    verify: { enabled: verify, force: args.flags.has('force'), requireCheck: true, ...inputShapesOf(args, verify) },
   };
+}
+
+/** `--input-shape NAME=1x3x320x320`, repeatable (NAME may be left out for a model with one input). */
+export function inputShapesOf(args: ParsedArgs, verify: boolean): { inputShapes?: Record<string, number[]> } {
+  const given = flagList(args, 'input-shape');
+  if (given.length === 0) return {};
+  if (!verify) throw new Error('--input-shape sets the sizes the check runs at: give it with --verify');
+  const shapes: Record<string, number[]> = {};
+  for (const text of given) {
+    const eq = text.lastIndexOf('=');
+    const name = eq >= 0 ? text.slice(0, eq) : undefined;
+    const parts = (eq >= 0 ? text.slice(eq + 1) : text).split(/[x×,]/i);
+    const shape = parts.map(Number);
+    if (name === '' || !shape.every((d, i) => parts[i].trim() !== '' && Number.isInteger(d) && d > 0)) throw new Error(`--input-shape wants NAME=1x3x320x320 (positive integers), got "${text}"`);
+    const key = name ?? '';
+    if (key in shapes) throw new Error(`--input-shape given twice for ${name ?? 'the input'}`);
+    shapes[key] = shape;
+  }
+  return { inputShapes: shapes };
 }

@@ -135,6 +135,16 @@ export interface FunctionCheck {
   maxAbsolute: number;
   maxRelative: number;
   samples: number;
+  /** The input shapes fed, and where the sizes of dimensions the model leaves open came from. */
+  inputs?: { name: string; shape: number[]; source: string; note?: string }[];
+  /** Why the check proves nothing (outputs the same for every random input): never "verified" then. */
+  inconclusive?: string;
+  /** Discontinuous outputs (ArgMax, masks), judged on the continuous values feeding them. */
+  judgedOn?: { output: string; via: string[]; flipped?: number; of?: number }[];
+  /** The limit the outputs were held to, and why that one (half precision: the original's own sensitivity). */
+  limit?: number;
+  limitBasis?: string;
+  notes?: string[];
 }
 
 export interface BalanceResult {

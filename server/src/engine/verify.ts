@@ -11,13 +11,24 @@ export interface FunctionComparison {
   maxRelative: number;
   samples: number;
   steps: number;
+  /** The input groups' shapes fed ([units, ...spatial]). */
+  inputs?: { name: string; shape: number[]; source: string }[];
+  /** Why the check proves nothing (every output the same for all random inputs), when it does not. */
+  inconclusive?: string;
 }
 
-export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4): FunctionComparison {
+export interface CompareOptions {
+  /** Accepted for symmetry with the format checks; the network's sizes are fixed when it is built. */
+  inputShapes?: Readonly<Record<string, number[]>>;
+}
+
+export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4, _opts: CompareOptions = {}): FunctionComparison {
   const steps = a.connections.some((c) => c.delay) ? 4 : 1;
   const draw = normal(rng(seed));
   let maxAbs = 0;
   let maxRel = 0;
+  const firstRun = new Map<string, Float64Array[]>();
+  const varies = new Set<string>();
   for (let k = 0; k < samples; k++) {
     const inputs = new Map<string, Float64Array[]>();
     for (const g of a.groups) {
@@ -33,6 +44,9 @@ export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4):
       const xb = vb.get(g.name)!;
       let scale = 0;
       for (const v of xa) for (const y of v) scale = Math.max(scale, Math.abs(y));
+      const first = firstRun.get(g.name);
+      if (!first) firstRun.set(g.name, xa);
+      else if (xa.some((v, t) => v.some((y, i) => Math.abs(y - first[t][i]) > VERIFY_LIMIT * scale))) varies.add(g.name);
       for (let t = 0; t < steps; t++) {
         for (let i = 0; i < xa[t].length; i++) {
           const d = Math.abs(xa[t][i] - xb[t][i]);
@@ -43,7 +57,13 @@ export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4):
       }
     }
   }
-  return { maxAbsolute: maxAbs, maxRelative: maxRel, samples, steps };
+  const inputs = a.groups.filter((g) => g.role === 'input').map((g) => ({ name: g.name, shape: [g.size, ...(g.spatial ?? [])], source: 'model' }));
+  const outputs = [...firstRun.keys()];
+  const inconclusive =
+    samples >= 2 && outputs.length > 0 && varies.size === 0
+      ? `every output (${outputs.join(', ')}) is the same for all ${samples} random inputs: the check cannot tell a wrong balance from a right one`
+      : undefined;
+  return { maxAbsolute: maxAbs, maxRelative: maxRel, samples, steps, inputs, ...(inconclusive ? { inconclusive } : {}) };
 }
 
 /** Outputs that move by more than this (relative) mean something other than rounding went wrong. */

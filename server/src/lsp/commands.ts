@@ -4,7 +4,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { basename, isAbsolute, relative } from 'node:path';
 import { ErrorCodes, MessageType, ResponseError, ShowMessageNotification, type CancellationToken, type ExecuteCommandParams, type WorkDoneProgressReporter } from 'vscode-languageserver';
 import { num } from './numbers';
-import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type ReanalyzeArgs } from '../contract/requests';
+import { Commands, scopeLabel, type BalanceArgs, type BalanceResult, type BalanceScope, type FunctionCheck, type ReanalyzeArgs } from '../contract/requests';
 import { analysisOptions } from './settings';
 import { fixProgress } from './progress';
 import type { Session } from './session';
@@ -99,7 +99,11 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   const s = outcome.solve!;
   // The written copy was checked before it was moved into place (onnxruntime for ONNX, else the engine).
   const check = outcome.verification ?? outcome.writtenVerification;
-  const verified = check ? `outputs agree to ${num(check.maxRelative)} (relative)` : `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`;
+  const verified = !check
+    ? `not verified: ${outcome.verificationSkipped ?? 'no forward pass'}`
+    : check.inconclusive
+      ? `not verified, the check was inconclusive: ${check.inconclusive}`
+      : `outputs agree to ${num(check.maxRelative)} (relative)${sizesChosen(check.inputs)}`;
   // A notification, not window/showMessageRequest: nothing waits on the user's answer.
   void session.connection.sendNotification(ShowMessageNotification.type, {
     type: MessageType.Info,
@@ -123,6 +127,12 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
     writtenVerification: outcome.writtenVerification,
     verificationSkipped: outcome.verificationSkipped,
   };
+}
+
+/** The input sizes a check chose (only where the model left some open). */
+function sizesChosen(inputs: FunctionCheck['inputs']): string {
+  if (!inputs?.length || inputs.every((i) => i.source === 'model')) return '';
+  return ` on ${inputs.map((i) => `${i.name} ${i.shape.join('×')}`).join(', ')}`;
 }
 
 function reanalyze(session: Session, raw: unknown): null {

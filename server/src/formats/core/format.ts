@@ -30,6 +30,22 @@ export interface WrittenCheck {
   samples: number;
   /** Time steps per sample (recurrent networks); 1 otherwise. */
   steps: number;
+  /** The input shapes fed, and where their open dimensions' sizes came from. */
+  inputs?: { name: string; shape: number[]; source: string; note?: string }[];
+  /** Why the check proves nothing (outputs the same for every input), when it does not. */
+  inconclusive?: string;
+  /** Discontinuous outputs (ArgMax, masks), judged on the continuous values feeding them. */
+  judgedOn?: { output: string; via: string[]; flipped?: number; of?: number }[];
+  /** A limit the check established itself (half precision: from the original's own sensitivity), and how. */
+  limit?: number;
+  limitBasis?: string;
+  notes?: string[];
+}
+
+/** What a front end asks of a check. */
+export interface WrittenCheckOptions {
+  /** Shapes by input name ('' for a model's only input), from --input-shape. */
+  inputShapes?: Readonly<Record<string, number[]>>;
 }
 
 /**
@@ -39,7 +55,7 @@ export interface WrittenCheck {
 export interface WrittenVerifier {
   /** Why the runtime cannot run here (not installed, disabled), or undefined when it can. */
   unavailable(): string | undefined;
-  run(original: string, written: string): Promise<WrittenCheck>;
+  run(original: string, written: string, opts?: WrittenCheckOptions): Promise<WrittenCheck>;
 }
 
 export interface ModuleHint {

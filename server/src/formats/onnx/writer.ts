@@ -13,6 +13,8 @@ import { readSegments, type TensorRecord } from './proto';
 import { allSameLength, asPatches, copyWithEdits, withLengthFixes, type Edit } from './splice';
 import { ENC_INT32_HALF, ENC_TYPED_FLOATS } from './tensors';
 import { ByteSource, encodeVarint } from './wire';
+import { messageField, stringField, tensorProto } from './encode';
+import { newInitializerName, parseUseCopy } from './uses';
 import { FileError, asFileError, fail } from '../../errors/fileError';
 
 
@@ -74,8 +76,16 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   const edits: Edit[] = [];
   const dataPatches = new Map<string, Patch[]>();
   const src = ByteSource.open(cp.path);
+  /** New initializers (use copies): their name, values and the stored tensor they copy. */
+  const added = new Map<string, { t: Tensor; base: TensorRecord }>();
   try {
     for (const [name, t] of changed) {
+      if (!s.entries.has(name) && parseUseCopy(name)) {
+        const copy = useCopyEdit(cp, s, name, t, added);
+        edits.push(copy.edit);
+        added.set(copy.initializer, { t, base: copy.base });
+        continue;
+      }
       const entry = checkReplacement(cp, s.entries.get(name), name, t);
       const r = s.records.get(name)!;
       if (entry.file !== cp.path) {
@@ -115,8 +125,15 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
       writePatchedCopy(from, to, dataPatches.get(from) ?? [], { backup: opts.backup });
       written.push(to);
     }
+    if (added.size > 0) {
+      // New initializers go at the end of the main graph, in one insertion.
+      const g = model.graph;
+      const end = model.frames[g.frame!].end;
+      const bytes = Buffer.concat([...added].map(([name, { t, base }]) => messageField(5, [tensorProto({ name, dataType: base.dataType, dims: base.dims, raw: bytesOf(t) })])));
+      edits.push({ start: end, end, bytes, frame: g.frame! });
+    }
     const all = withLengthFixes(model.frames, edits);
-    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed);
+    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed, added);
     if (allSameLength(all)) {
       writePatchedCopy(cp.path, target, asPatches(all), { verify, backup: opts.backup });
     } else {
@@ -140,23 +157,52 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   return [target, ...written];
 }
 
+/**
+ * A scaled copy of one node's use of a shared initializer (uses.ts): the node's input repointed to
+ * a new initializer (added by the caller), the shared one left as it was for its other readers.
+ */
+function useCopyEdit(cp: Checkpoint, s: ReturnType<typeof onnxStructure>, name: string, t: Tensor, added: ReadonlyMap<string, unknown>): { edit: Edit; initializer: string; base: TensorRecord } {
+  const use = parseUseCopy(name)!;
+  const graph = s.model.graph;
+  const node = graph.nodes[use.node];
+  const base = graph.initializers.find((r) => r.name === use.base);
+  const entry = base?.entryName ? s.entries.get(base.entryName) : undefined;
+  if (!node || !base || !entry || node.inputs[use.input] !== use.base || !node.inputFields || node.frame === undefined) {
+    fail(cp.path, `cannot write tensor ${name}: node ${use.node} of the main graph does not read initializer ${use.base} at input ${use.input}`);
+  }
+  checkReplacement(cp, entry, use.base, t);
+  const taken = new Set<string>([...s.entries.keys(), ...added.keys()]);
+  for (const n of graph.nodes) for (const v of [...n.inputs, ...n.outputs]) taken.add(v);
+  for (const v of [...graph.inputs, ...graph.outputs, ...graph.valueInfo]) taken.add(v.name);
+  const initializer = newInitializerName(use, taken);
+  const field = node.inputFields[use.input];
+  return { edit: { start: field.start, end: field.end, bytes: stringField(1, initializer), frame: node.frame }, initializer, base };
+}
+
 /** Reads the written file back: same tensors, the new values where changed, data where expected. */
-function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>): void {
+function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>, added: ReadonlyMap<string, { t: Tensor }>): void {
   let back: Checkpoint;
   try {
     back = openOnnx(tmp);
   } catch (e) {
     throw new FileError(target, `the written file does not read back (${(e as Error).message})`);
   }
-  if (back.tensors.length !== cp.tensors.length) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length}`);
+  if (back.tensors.length !== cp.tensors.length + added.size) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length} and ${added.size} new`);
+  const backByName = new Map(back.tensors.map((e) => [e.name, e]));
   cp.tensors.forEach((a, i) => {
-    const b = back.tensors[i];
+    // New initializers come last in the main graph; the original tensors keep their order otherwise.
+    const b = added.size ? backByName.get(a.name) ?? back.tensors[i] : back.tensors[i];
     if (a.name !== b.name || a.dtype !== b.dtype || a.shape.join() !== b.shape.join()) fail(target, `tensor ${a.name} did not survive the write (read back as ${b.name})`);
     const expectFile = a.file === cp.path ? tmp : renamed.get(a.file);
     if (expectFile && resolve(b.file) !== resolve(expectFile)) fail(target, `tensor ${a.name} reads from ${b.file}, expected ${expectFile}`);
   });
   const backEntries = new Map(back.tensors.map((e) => [e.name, e]));
   for (const [name, t] of changed) {
+    if (!!parseUseCopy(name) || backEntries.has(name)) continue;
     if (!entryBytesEqual(backEntries.get(name)!, bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
+  }
+  for (const [name, { t }] of added) {
+    const e = backEntries.get(name);
+    if (!e || !entryBytesEqual(e, bytesOf(t))) fail(target, `new initializer ${name} does not read back with the values written`);
   }
 }

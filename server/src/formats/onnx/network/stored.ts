@@ -14,6 +14,7 @@ export interface StoredConnections {
   connections: Connection[];
   tensors: Tensor[];
   findings: Finding[];
+  notes: string[];
 }
 
 type StoredPart = { entry: TensorEntry; value: string; c: Omit<Connection, 'tensor'> };
@@ -69,7 +70,9 @@ export function storedConnections(view: GraphView, pending: readonly PendingConn
     const t = loadTensor(e);
     tensors.push({ name, dtype: t.dtype, shape: t.shape, data: t.data.slice() });
   }
-  return { connections, tensors, findings };
+  const shared = [...new Set([...copies.values()].map((e) => e.name))];
+  const notes = shared.length ? [`${shared.length} stored tensor${shared.length === 1 ? ' is' : 's are'} read by several nodes (${shared.slice(0, 5).join(', ')}${shared.length > 5 ? ', …' : ''}): each use that scales gets a copy of its own, which a balanced file stores as a new initializer for that node alone (the tensors are no longer shared there)`] : [];
+  return { connections, tensors, findings, notes };
 }
 
 /** Maps a connection on a view's axes onto the stored tensors it is made of, or says why it cannot. */

@@ -78,8 +78,12 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   const src = ByteSource.open(cp.path);
   /** New initializers (use copies): their name, values and the stored tensor they copy. */
   const added = new Map<string, { t: Tensor; base: TensorRecord }>();
+  // When every reader of a shared initializer gets a copy, the last one takes the initializer itself
+  // (its bytes patched), so that no initializer is left unused.
+  const inPlace = lastUseInPlace(s, changed);
   try {
-    for (const [name, t] of changed) {
+    for (const [changedName, t] of changed) {
+      const name = inPlace.get(changedName) ?? changedName;
       if (!s.entries.has(name) && parseUseCopy(name)) {
         const copy = useCopyEdit(cp, s, name, t, added);
         edits.push(copy.edit);
@@ -133,7 +137,7 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
       edits.push({ start: end, end, bytes, frame: g.frame! });
     }
     const all = withLengthFixes(model.frames, edits);
-    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed, added);
+    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed, added, inPlace);
     if (allSameLength(all)) {
       writePatchedCopy(cp.path, target, asPatches(all), { verify, backup: opts.backup });
     } else {
@@ -155,6 +159,26 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
     throw asFileError(target, e);
   }
   return [target, ...written];
+}
+
+/** Use copies that may be written to their shared initializer itself: copy name → initializer name. */
+function lastUseInPlace(s: ReturnType<typeof onnxStructure>, changed: ReadonlyMap<string, Tensor>): Map<string, string> {
+  const out = new Map<string, string>();
+  const graph = s.model.graph;
+  // Subgraphs may read outer initializers by name: then no initializer is taken over.
+  if (graph.nodes.some((n) => n.attributes.some((a) => a.g || a.graphs.length > 0))) return out;
+  const byBase = new Map<string, string[]>();
+  for (const name of changed.keys()) {
+    const use = !s.entries.has(name) ? parseUseCopy(name) : undefined;
+    if (use) byBase.set(use.base, [...(byBase.get(use.base) ?? []), name]);
+  }
+  for (const [base, names] of byBase) {
+    if (changed.has(base) || graph.outputs.some((v) => v.name === base)) continue;
+    const readers = graph.nodes.flatMap((n, i) => n.inputs.flatMap((v, k) => (v === base ? [`${i}.${k}`] : [])));
+    const copied = new Set(names.map((n) => { const u = parseUseCopy(n)!; return `${u.node}.${u.input}`; }));
+    if (readers.length > 0 && readers.every((r) => copied.has(r))) out.set(names[names.length - 1], base);
+  }
+  return out;
 }
 
 /**
@@ -180,7 +204,7 @@ function useCopyEdit(cp: Checkpoint, s: ReturnType<typeof onnxStructure>, name: 
 }
 
 /** Reads the written file back: same tensors, the new values where changed, data where expected. */
-function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>, added: ReadonlyMap<string, { t: Tensor }>): void {
+function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>, added: ReadonlyMap<string, { t: Tensor }>, inPlace: ReadonlyMap<string, string>): void {
   let back: Checkpoint;
   try {
     back = openOnnx(tmp);
@@ -197,9 +221,12 @@ function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp
     if (expectFile && resolve(b.file) !== resolve(expectFile)) fail(target, `tensor ${a.name} reads from ${b.file}, expected ${expectFile}`);
   });
   const backEntries = new Map(back.tensors.map((e) => [e.name, e]));
-  for (const [name, t] of changed) {
-    if (!!parseUseCopy(name) || backEntries.has(name)) continue;
-    if (!entryBytesEqual(backEntries.get(name)!, bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
+  for (const [changedName, t] of changed) {
+    const name = inPlace.get(changedName) ?? changedName;
+    // Use copies written as new initializers are checked below, under their new names.
+    if (!cp.tensors.some((e) => e.name === name) && parseUseCopy(name)) continue;
+    const e = backEntries.get(name);
+    if (!e || !entryBytesEqual(e, bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
   }
   for (const [name, { t }] of added) {
     const e = backEntries.get(name);

@@ -16,6 +16,10 @@ import { onnxToNetwork } from '../../server/src/formats/onnx/network';
 import { composeActivations } from '../../server/src/formats/onnx/network/passThrough';
 import { relu, leakyRelu, identity } from '../../server/src/engine/activation';
 import { tensorValues } from '../../server/src/tensor/tensor';
+import { balance } from '../../server/src/engine/balance';
+import { scaledTensors } from '../../server/src/engine/applyScales';
+import { verifyOnnx } from '../../server/src/formats/onnx/verify';
+import { onnxStructure } from '../../server/src/formats/onnx/reader';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 
@@ -200,7 +204,7 @@ describe('operators between two layers', () => {
     assert.match(s.reasons[0], /one constant to all units/);
   });
 
-  it('a weight shared by two layers keeps its units visible', () => {
+  it('a weight shared by two layers: each scaled use gets a tensor of its own, which the writer stores apart', async () => {
     const path = join(dir, 'shared.onnx');
     writeFileSync(
       path,
@@ -215,9 +219,23 @@ describe('operators between two layers', () => {
         outputs: [valueInfo('y', 1, ['N', 4])],
       }),
     );
-    const s = summary(build(path).problem).get('one')!;
-    assert.equal(s.balanceable, 0);
-    assert.ok(s.reasons.some((r) => /shared by nodes 'one' and 'two'|also used by/.test(r)), String(s.reasons));
+    const built = build(path);
+    assert.equal(summary(built.problem).get('one')!.balanceable, 4);
+    assert.deepEqual(built.net.tensors.map((t) => t.name).sort(), ['b#use0.2', 'b#use2.2', 'w#use0.1', 'w#use2.1']);
+    assert.ok(built.notes.some((n) => /read by several nodes \(w, b\)/.test(n)), built.notes.join('\n'));
+    const r = balance(built.problem, { tolerance: 1e-9 });
+    const out = join(dir, 'shared.balanced.onnx');
+    onnxFormat.write(onnxFormat.open(path), scaledTensors(built.problem, r.x), out);
+    const back = onnxFormat.open(out);
+    // Each scaled use has an initializer of its own, read by that node alone; b stays as it was for
+    // 'two' (an output layer's bias does not scale), and w, whose every reader was scaled, is taken
+    // over by the last of them rather than left unused.
+    assert.deepEqual(back.tensors.map((t) => t.name).slice(0, 2), ['w', 'b']);
+    assert.deepEqual(back.tensors.slice(2).map((t) => t.name).sort(), ['b.synbal_use0_2', 'w.synbal_use0_1']);
+    const g = onnxStructure(back).model.graph;
+    assert.deepEqual(g.nodes.filter((n) => n.opType === 'Gemm').map((n) => n.inputs.slice(1)), [['w.synbal_use0_1', 'b.synbal_use0_2'], ['w', 'b']]);
+    const cmp = await verifyOnnx(path, out);
+    assert.ok(cmp.maxRelative < 1e-5, JSON.stringify(cmp));
   });
 
   it('quantized weights (DequantizeLinear) are not layers: the units before them stay visible', () => {

@@ -10,6 +10,7 @@ import type { GraphRecord, NodeRecord, TensorRecord } from './proto';
 import type { OnnxStructure } from './reader';
 import { inferShapes } from './shapes';
 import { readNumbers } from './tensors';
+import { foldNode, type Folded } from './fold';
 
 export interface Use {
   node: NodeRecord;
@@ -39,6 +40,8 @@ export interface ConstView {
 }
 
 const FLOAT_CODES = new Set([1, 10, 11, 16]);
+/** Operators whose output is all zeros when their data input (every input, for Concat) is. */
+const ZERO_KEEPING = new Set(['Expand', 'Tile', 'Identity', 'Cast', 'Reshape', 'Unsqueeze', 'Squeeze', 'Transpose', 'Flatten', 'Concat']);
 
 export class GraphView {
   readonly producer = new Map<string, { node: NodeRecord; output: number }>();
@@ -111,9 +114,16 @@ export class GraphView {
     return c;
   }
 
-  /** A value that is all zeros whatever its shape (ConstantOfShape of 0, or stored zeros). */
-  isZeroFill(value: string): boolean {
+  /**
+   * A value that is all zeros whatever its shape: ConstantOfShape of 0, stored zeros, and what
+   * only copies or broadcasts zeros (PyTorch exports nn.RNN's missing h0 as Expand of a zero).
+   */
+  isZeroFill(value: string, depth = 0): boolean {
     const p = this.producer.get(value);
+    if (p && depth < 16 && ZERO_KEEPING.has(p.node.opType)) {
+      const data = p.node.opType === 'Concat' ? p.node.inputs : p.node.inputs.slice(0, 1);
+      return data.length > 0 && data.every((v) => v !== '' && this.isZeroFill(v, depth + 1));
+    }
     if (p?.node.opType === 'ConstantOfShape') {
       const t = attr(p.node, 'value')?.t;
       if (!t) return true;
@@ -282,8 +292,43 @@ export class GraphView {
         return Float64Array.from(d, (x) => x.coef);
       }
       default:
-        return undefined;
+        return this.folded(value, limit, depth + 1)?.data;
     }
+  }
+
+  /** A constant value with its shape, folded through the index arithmetic of fold.ts. */
+  private folded(value: string, limit: number, depth: number): Folded | undefined {
+    if (depth > 24) return undefined;
+    const t = this.storedTensor(value);
+    if (t) {
+      const e = this.entryOf(t);
+      if (!e || !onnxType(t.dataType) || e.shape.reduce((a, b) => a * b, 1) > Math.max(limit, 1)) return undefined;
+      return { shape: [...t.dims], data: readNumbers(this.structure.model, t, e), integer: !FLOAT_CODES.has(t.dataType) };
+    }
+    const p = this.producer.get(value);
+    if (!p || p.output !== 0) return undefined;
+    const n = p.node;
+    if (n.opType === 'Constant') {
+      const data = this.computeValues(value, limit, depth + 1);
+      const a = n.attributes[0];
+      return data && { shape: a?.name === 'value_float' || a?.name === 'value_int' ? [] : [data.length], data, integer: a?.name === 'value_int' || a?.name === 'value_ints' };
+    }
+    if (n.opType === 'Shape') {
+      const data = this.computeValues(value, limit, depth + 1);
+      const d = n.inputs[0] ? this.dims.get(n.inputs[0]) : undefined;
+      if (!data || !d) return undefined;
+      const r = d.length;
+      const norm = (x: number) => Math.min(Math.max(x < 0 ? x + r : x, 0), r);
+      const part = data.slice(norm(attrInt(n, 'start', 0)), norm(attrInt(n, 'end', r)));
+      return { shape: [part.length], data: part, integer: true };
+    }
+    const fill = (): Folded | undefined => {
+      const t = attr(n, 'value')?.t;
+      if (!t) return { shape: [1], data: Float64Array.of(0), integer: false };
+      const e = this.entryOf(t);
+      return e && onnxType(t.dataType) ? { shape: [...t.dims], data: readNumbers(this.structure.model, t, e), integer: !FLOAT_CODES.has(t.dataType) } : undefined;
+    };
+    return foldNode(n, (i) => (n.inputs[i] ? this.folded(n.inputs[i], limit, depth + 1) : undefined), limit, fill);
   }
 
   /** An int vector that may hold symbolic dims (Shape of a dynamic tensor, gathered and concatenated). */

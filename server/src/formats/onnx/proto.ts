@@ -88,6 +88,9 @@ export interface NodeRecord {
   inputs: string[];
   outputs: string[];
   attributes: AttributeRecord[];
+  /** Where each input's field (tag to end) sits, and the node's own frame: for repointing an input. */
+  inputFields?: { start: number; end: number }[];
+  frame?: number;
 }
 
 export interface GraphRecord {
@@ -100,6 +103,8 @@ export interface GraphRecord {
   outputs: ValueInfoRecord[];
   valueInfo: ValueInfoRecord[];
   sparseInitializers: number;
+  /** The GraphProto's own frame (new initializers are appended at its end). */
+  frame?: number;
 }
 
 export interface ModelRecord {
@@ -179,7 +184,7 @@ class Walker {
   graph(f: Field, parent: number, path: string, depth: number): GraphRecord {
     if (depth > MAX_GRAPH_DEPTH) this.src.fail(`subgraphs nest deeper than ${MAX_GRAPH_DEPTH} levels at byte ${f.tagPos}`);
     const frame = this.frameOf(f, parent);
-    const g: GraphRecord = { name: '', path, nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], sparseInitializers: 0 };
+    const g: GraphRecord = { name: '', path, nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], sparseInitializers: 0, frame };
     forEachField(this.src, f.start, f.end, (h) => {
       switch (h.num) {
         case 1:
@@ -212,12 +217,14 @@ class Walker {
 
   node(f: Field, parent: number, graphPath: string, depth: number, index: number): NodeRecord {
     const frame = this.frameOf(f, parent);
-    const n: NodeRecord = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
+    const inputFields: { start: number; end: number }[] = [];
+    const n: NodeRecord = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [], inputFields, frame };
     const attrFields: Field[] = [];
     forEachField(this.src, f.start, f.end, (h) => {
       switch (h.num) {
         case 1:
           n.inputs.push(this.str(h, 'NodeProto.input'));
+          inputFields.push({ start: h.tagPos, end: h.end });
           break;
         case 2:
           n.outputs.push(this.str(h, 'NodeProto.output'));

@@ -86,7 +86,12 @@ function infer(view: GraphView, dims: Map<string, Dim[]>, n: NodeRecord): (Dim[]
   if (SAME_SHAPE.has(op)) return x ? n.outputs.map((_, k) => (k === 0 || op === 'Dropout' ? x : undefined)) : [];
   if (BROADCAST.has(op)) {
     const all = n.inputs.map((_, i) => input(i));
-    return all.every(Boolean) ? [broadcast(all as Dim[][], fresh)] : [];
+    if (all.every(Boolean)) return [broadcast(all as Dim[][], fresh)];
+    // One side unknown: two computed values (a residual join) have the same shape, so the known
+    // side gives it, rather than the unknown cascading into every value after the join. Not so a
+    // constant side (a bias of shape [C] says nothing of the other side's rank).
+    const known = n.inputs.flatMap((v, i) => (all[i] && v && !view.isConstant(v) ? [all[i]!] : []));
+    return known.length > 0 && n.inputs.length === 2 && !view.isConstant(n.inputs[all[0] ? 1 : 0]) && ['Add', 'Sub', 'Mul', 'Max', 'Min', 'Sum', 'Mean'].includes(op) ? [broadcast(known, fresh)] : [];
   }
   if (!x && op !== 'ConstantOfShape') return [];
   const shapeOf = x ?? [];

@@ -13,6 +13,8 @@ import { readSegments, type TensorRecord } from './proto';
 import { allSameLength, asPatches, copyWithEdits, withLengthFixes, type Edit } from './splice';
 import { ENC_INT32_HALF, ENC_TYPED_FLOATS } from './tensors';
 import { ByteSource, encodeVarint } from './wire';
+import { messageField, stringField, tensorProto } from './encode';
+import { newInitializerName, parseUseCopy } from './uses';
 import { FileError, asFileError, fail } from '../../errors/fileError';
 
 
@@ -74,8 +76,20 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   const edits: Edit[] = [];
   const dataPatches = new Map<string, Patch[]>();
   const src = ByteSource.open(cp.path);
+  /** New initializers (use copies): their name, values and the stored tensor they copy. */
+  const added = new Map<string, { t: Tensor; base: TensorRecord }>();
+  // When every reader of a shared initializer gets a copy, the last one takes the initializer itself
+  // (its bytes patched), so that no initializer is left unused.
+  const inPlace = lastUseInPlace(s, changed);
   try {
-    for (const [name, t] of changed) {
+    for (const [changedName, t] of changed) {
+      const name = inPlace.get(changedName) ?? changedName;
+      if (!s.entries.has(name) && parseUseCopy(name)) {
+        const copy = useCopyEdit(cp, s, name, t, added);
+        edits.push(copy.edit);
+        added.set(copy.initializer, { t, base: copy.base });
+        continue;
+      }
       const entry = checkReplacement(cp, s.entries.get(name), name, t);
       const r = s.records.get(name)!;
       if (entry.file !== cp.path) {
@@ -115,8 +129,15 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
       writePatchedCopy(from, to, dataPatches.get(from) ?? [], { backup: opts.backup });
       written.push(to);
     }
+    if (added.size > 0) {
+      // New initializers go at the end of the main graph, in one insertion.
+      const g = model.graph;
+      const end = model.frames[g.frame!].end;
+      const bytes = Buffer.concat([...added].map(([name, { t, base }]) => messageField(5, [tensorProto({ name, dataType: base.dataType, dims: base.dims, raw: bytesOf(t) })])));
+      edits.push({ start: end, end, bytes, frame: g.frame! });
+    }
     const all = withLengthFixes(model.frames, edits);
-    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed);
+    const verify = (tmp: string) => verifyWritten(cp, changed, tmp, target, renamed, added, inPlace);
     if (allSameLength(all)) {
       writePatchedCopy(cp.path, target, asPatches(all), { verify, backup: opts.backup });
     } else {
@@ -140,23 +161,75 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   return [target, ...written];
 }
 
+/** Use copies that may be written to their shared initializer itself: copy name → initializer name. */
+function lastUseInPlace(s: ReturnType<typeof onnxStructure>, changed: ReadonlyMap<string, Tensor>): Map<string, string> {
+  const out = new Map<string, string>();
+  const graph = s.model.graph;
+  // Subgraphs may read outer initializers by name: then no initializer is taken over.
+  if (graph.nodes.some((n) => n.attributes.some((a) => a.g || a.graphs.length > 0))) return out;
+  const byBase = new Map<string, string[]>();
+  for (const name of changed.keys()) {
+    const use = !s.entries.has(name) ? parseUseCopy(name) : undefined;
+    if (use) byBase.set(use.base, [...(byBase.get(use.base) ?? []), name]);
+  }
+  for (const [base, names] of byBase) {
+    if (changed.has(base) || graph.outputs.some((v) => v.name === base)) continue;
+    const readers = graph.nodes.flatMap((n, i) => n.inputs.flatMap((v, k) => (v === base ? [`${i}.${k}`] : [])));
+    const copied = new Set(names.map((n) => { const u = parseUseCopy(n)!; return `${u.node}.${u.input}`; }));
+    if (readers.length > 0 && readers.every((r) => copied.has(r))) out.set(names[names.length - 1], base);
+  }
+  return out;
+}
+
+/**
+ * A scaled copy of one node's use of a shared initializer (uses.ts): the node's input repointed to
+ * a new initializer (added by the caller), the shared one left as it was for its other readers.
+ */
+function useCopyEdit(cp: Checkpoint, s: ReturnType<typeof onnxStructure>, name: string, t: Tensor, added: ReadonlyMap<string, unknown>): { edit: Edit; initializer: string; base: TensorRecord } {
+  const use = parseUseCopy(name)!;
+  const graph = s.model.graph;
+  const node = graph.nodes[use.node];
+  const base = graph.initializers.find((r) => r.name === use.base);
+  const entry = base?.entryName ? s.entries.get(base.entryName) : undefined;
+  if (!node || !base || !entry || node.inputs[use.input] !== use.base || !node.inputFields || node.frame === undefined) {
+    fail(cp.path, `cannot write tensor ${name}: node ${use.node} of the main graph does not read initializer ${use.base} at input ${use.input}`);
+  }
+  checkReplacement(cp, entry, use.base, t);
+  const taken = new Set<string>([...s.entries.keys(), ...added.keys()]);
+  for (const n of graph.nodes) for (const v of [...n.inputs, ...n.outputs]) taken.add(v);
+  for (const v of [...graph.inputs, ...graph.outputs, ...graph.valueInfo]) taken.add(v.name);
+  const initializer = newInitializerName(use, taken);
+  const field = node.inputFields[use.input];
+  return { edit: { start: field.start, end: field.end, bytes: stringField(1, initializer), frame: node.frame }, initializer, base };
+}
+
 /** Reads the written file back: same tensors, the new values where changed, data where expected. */
-function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>): void {
+function verifyWritten(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, tmp: string, target: string, renamed: ReadonlyMap<string, string>, added: ReadonlyMap<string, { t: Tensor }>, inPlace: ReadonlyMap<string, string>): void {
   let back: Checkpoint;
   try {
     back = openOnnx(tmp);
   } catch (e) {
     throw new FileError(target, `the written file does not read back (${(e as Error).message})`);
   }
-  if (back.tensors.length !== cp.tensors.length) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length}`);
+  if (back.tensors.length !== cp.tensors.length + added.size) fail(target, `the written file has ${back.tensors.length} tensors, the original ${cp.tensors.length} and ${added.size} new`);
+  const backByName = new Map(back.tensors.map((e) => [e.name, e]));
   cp.tensors.forEach((a, i) => {
-    const b = back.tensors[i];
+    // New initializers come last in the main graph; the original tensors keep their order otherwise.
+    const b = added.size ? backByName.get(a.name) ?? back.tensors[i] : back.tensors[i];
     if (a.name !== b.name || a.dtype !== b.dtype || a.shape.join() !== b.shape.join()) fail(target, `tensor ${a.name} did not survive the write (read back as ${b.name})`);
     const expectFile = a.file === cp.path ? tmp : renamed.get(a.file);
     if (expectFile && resolve(b.file) !== resolve(expectFile)) fail(target, `tensor ${a.name} reads from ${b.file}, expected ${expectFile}`);
   });
   const backEntries = new Map(back.tensors.map((e) => [e.name, e]));
-  for (const [name, t] of changed) {
-    if (!entryBytesEqual(backEntries.get(name)!, bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
+  for (const [changedName, t] of changed) {
+    const name = inPlace.get(changedName) ?? changedName;
+    // Use copies written as new initializers are checked below, under their new names.
+    if (!cp.tensors.some((e) => e.name === name) && parseUseCopy(name)) continue;
+    const e = backEntries.get(name);
+    if (!e || !entryBytesEqual(e, bytesOf(t))) fail(target, `tensor ${name} reads back with other values than were written`);
+  }
+  for (const [name, { t }] of added) {
+    const e = backEntries.get(name);
+    if (!e || !entryBytesEqual(e, bytesOf(t))) fail(target, `new initializer ${name} does not read back with the values written`);
   }
 }

@@ -68,7 +68,7 @@ function build(cp: Checkpoint): BuiltNetwork {
     reasons: reasonsOf(traces, residuals.findings, inputs.findings, stored.findings),
   });
   const { ties } = residuals;
-  const notes = [...inputs.notes, ...finished.notes, ...graphNotes(cp, s, layers.size, ties)];
+  const notes = [...inputs.notes, ...stored.notes, ...finished.notes, ...graphNotes(cp, s, layers.size, ties)];
   const network: Network = { name: s.model.graph.name || cp.path, groups: finished.groups, tensors: stored.tensors, connections: stored.connections, ...(ties.length ? { ties } : {}) };
   return { network, notes };
 }

@@ -65,8 +65,12 @@ const STOP_REASONS: Record<string, string> = {
   ReduceSumSquare: 'is not positively homogeneous of degree 1',
   ReduceLogSum: 'is not positively homogeneous',
   ReduceLogSumExp: 'is not positively homogeneous',
-  DepthToSpace: 'moves channels into space',
-  SpaceToDepth: 'moves space into channels',
+  // Scaling commutes with both, but the network model cannot say so: DepthToSpace makes one output
+  // channel of r² input channels, which would have to share one scale (a tie between units of one
+  // group); SpaceToDepth spreads each channel over r² output channels C apart. PyTorch exports
+  // PixelUnshuffle as Reshape → Transpose → Reshape instead, which passes (r² contiguous channels).
+  DepthToSpace: 'makes one output channel of r² input channels, which would have to share one scale (a tie between units of one layer that the network model does not express)',
+  SpaceToDepth: 'spreads each channel over r² output channels C apart, which the network model does not place (a unit must cover one contiguous range)',
   ArgMax: 'returns indices',
   ArgMin: 'returns indices',
   TopK: 'returns a selection by value',
@@ -192,6 +196,20 @@ function reshapeOf(p: PassInput, inDims: readonly Dim[] | undefined, outDims: re
       }
     }
   }
+  // Splitting the unit axis back apart (an unflatten): whole units land on one output axis when the
+  // axes after it hold a whole number of each unit's elements.
+  const extent = inDims[state.axis];
+  if (state.inner > 0 && isNumber(extent)) {
+    for (let j = 0; j < outDims.length; j++) {
+      if (!eq(prod(outDims.slice(0, j)), lead)) continue;
+      const rest = prod(outDims.slice(j + 1));
+      const here = outDims[j];
+      if (rest.syms.length > 0 || !isNumber(here) || here.coef * rest.coef !== extent.coef) continue;
+      if (state.inner % rest.coef === 0 && state.start % rest.coef === 0) {
+        return same({ axis: j, rank: outDims.length, start: state.start / rest.coef, inner: state.inner / rest.coef });
+      }
+    }
+  }
   return stop('Reshape mixes the unit axis with others');
 }
 
@@ -282,15 +300,32 @@ function concatOf(p: PassInput): Pass {
   return same({ ...state, start: state.start + offset });
 }
 
+/**
+ * Resize/Upsample interpolate within each channel: every output value is a fixed linear combination
+ * of one channel's inputs (nearest: one of them; linear: a convex combination; cubic: weights that
+ * may be negative, but still fixed by the positions alone), so all three commute with a positive
+ * per-channel scale exactly. Only what is not linear stops it: tf_crop_and_resize's extrapolation
+ * value, written where the crop box leaves the image, unless it is 0; and a resize of the unit axis.
+ */
 function resizeOf(p: PassInput): Pass {
   if (p.input !== 0) return stop('uses the units as resize parameters');
-  const out = p.view.dims.get(p.node.outputs[0]);
-  const inn = p.view.dims.get(p.node.inputs[0]);
-  const d0 = inn?.[p.state.axis];
-  const d1 = out?.[p.state.axis];
-  if (!d0 || !d1 || d0.coef !== d1.coef || d0.syms.join() !== d1.syms.join()) return stop(`${p.node.opType} may change the unit axis`);
-  // Nearest, linear and cubic interpolation are linear in the values of one channel.
-  return same(p.state);
+  const { node, view, state } = p;
+  if (node.opType === 'Resize' && attrString(node, 'coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize' && attrFloat(node, 'extrapolation_value', 0) !== 0) {
+    return stop(`Resize writes the constant ${attrFloat(node, 'extrapolation_value', 0)} outside the crop box, which is not positively homogeneous`);
+  }
+  const d0 = view.dims.get(node.inputs[0])?.[state.axis];
+  const d1 = view.dims.get(node.outputs[0])?.[state.axis];
+  if (d0 && d1 && d0.coef === d1.coef && d0.syms.join() === d1.syms.join()) return same(state);
+  // Output shape unknown (sizes computed at run time): the sizes or scales along the unit axis tell.
+  if (node.opType === 'Resize' || node.opType === 'Upsample') {
+    const scalesInput = node.opType === 'Upsample' ? 1 : 2;
+    const scales = node.inputs[scalesInput] ? view.constantValues(node.inputs[scalesInput]) : undefined;
+    if (scales && scales.length === state.rank) return scales[state.axis] === 1 ? same(state) : stop(`${node.opType} scales the unit axis`);
+    const sizes = node.opType === 'Resize' && node.inputs[3] ? view.shapeValues(node.inputs[3]) : undefined;
+    const s = sizes?.[state.axis];
+    if (sizes && sizes.length === state.rank && s && d0 && s.coef === d0.coef && s.syms.join() === d0.syms.join()) return same(state);
+  }
+  return stop(`${node.opType} may change the unit axis`);
 }
 
 /** Mul/Div by a constant keeps each channel's scale (the constant itself is not a weight here). */

@@ -6,7 +6,7 @@ import type { NodeRecord } from '../proto';
 import type { Layers } from './types';
 
 /** View nodes: a weight read through them is still the same stored tensor. */
-const VIEW_OPS = new Set(['Identity', 'Cast', 'Transpose', 'Unsqueeze', 'Squeeze', 'Reshape', 'Concat']);
+export const VIEW_OPS = new Set(['Identity', 'Cast', 'Transpose', 'Unsqueeze', 'Squeeze', 'Reshape', 'Concat']);
 
 /** `known` and the values forward of `from` up to the next layers: what some group's units may reach. */
 export function extendReachable(view: GraphView, layers: Layers, known: ReadonlySet<string>, from: readonly string[]): Set<string> {

@@ -6,13 +6,15 @@ import type { Tensor } from '../../../tensor/tensor';
 import { nodeLabel } from '../attrs';
 import type { ConstView, GraphView } from '../graphView';
 import type { NodeRecord } from '../proto';
-import { sharedUse } from './reach';
+import { sharedUse, VIEW_OPS } from './reach';
+import { useCopyName } from '../uses';
 import type { Finding, PendingConnection, ViewConnection } from './types';
 
 export interface StoredConnections {
   connections: Connection[];
   tensors: Tensor[];
   findings: Finding[];
+  notes: string[];
 }
 
 type StoredPart = { entry: TensorEntry; value: string; c: Omit<Connection, 'tensor'> };
@@ -21,8 +23,10 @@ export function storedConnections(view: GraphView, pending: readonly PendingConn
   const findings: Finding[] = [];
   const connections: Connection[] = [];
   const entries = new Map<string, TensorEntry>();
+  /** Tensors of the network that are one node's copy of a shared stored tensor. */
+  const copies = new Map<string, TensorEntry>();
   const owners = new Map<string, Set<NodeRecord>>();
-  const mapped: { conn: ViewConnection; node: NodeRecord; entry: TensorEntry; c: Omit<Connection, 'tensor'> }[] = [];
+  const mapped: { conn: ViewConnection; node: NodeRecord; entry: TensorEntry; name: string; c: Omit<Connection, 'tensor'> }[] = [];
   for (const { node, conn, view: weights } of pending) {
     const m = mapToStored(conn, weights);
     const ends = [conn.to, ...(conn.from ? [conn.from] : [])];
@@ -31,29 +35,44 @@ export function storedConnections(view: GraphView, pending: readonly PendingConn
       continue;
     }
     for (const { entry, value, c } of m) {
-      const why = entry.readOnlyReason ?? (isFloatDType(entry.dtype) ? undefined : `${entry.dtype} weights cannot be scaled`) ?? sharedUse(view, value, node);
+      let why = entry.readOnlyReason ?? (isFloatDType(entry.dtype) ? undefined : `${entry.dtype} weights cannot be scaled`);
+      let name = entry.name;
+      const shared = why ? undefined : sharedUse(view, value, node);
+      if (shared) {
+        // Read by other nodes too: this node's use gets a copy of its own, if the node reads it directly.
+        const copy = useCopyOf(view, entry, value, node);
+        if (typeof copy === 'string') why = `${shared}, and ${copy}`;
+        else name = copy.name;
+      }
       if (why) {
         for (const g of ends) findings.push({ group: g, reason: `weights ${entry.name} cannot be rewritten: ${why}` });
         continue;
       }
-      const set = owners.get(entry.name) ?? new Set<NodeRecord>();
+      const set = owners.get(name) ?? new Set<NodeRecord>();
       set.add(node);
-      owners.set(entry.name, set);
-      entries.set(entry.name, entry);
-      mapped.push({ conn, node, entry, c });
+      owners.set(name, set);
+      if (name === entry.name) entries.set(name, entry);
+      else copies.set(name, entry);
+      mapped.push({ conn, node, entry, name, c });
     }
   }
-  for (const { conn, entry, c } of mapped) {
-    const set = owners.get(entry.name)!;
+  for (const { conn, name, c } of mapped) {
+    const set = owners.get(name)!;
     if (set.size > 1) {
       const names = [...set].map((x) => `'${nodeLabel(x)}'`).join(' and ');
-      for (const g of [conn.to, ...(conn.from ? [conn.from] : [])]) findings.push({ group: g, reason: `weights ${entry.name} are shared by nodes ${names}` });
+      for (const g of [conn.to, ...(conn.from ? [conn.from] : [])]) findings.push({ group: g, reason: `weights ${name} are shared by nodes ${names}` });
     }
-    connections.push({ ...(conn.label ? { name: `${entry.name} (${conn.label})` } : {}), tensor: entry.name, ...c });
+    connections.push({ ...(conn.label ? { name: `${name} (${conn.label})` } : {}), tensor: name, ...c });
   }
   const tensors: Tensor[] = [];
   for (const e of entries.values()) tensors.push(loadTensor(e));
-  return { connections, tensors, findings };
+  for (const [name, e] of copies) {
+    const t = loadTensor(e);
+    tensors.push({ name, dtype: t.dtype, shape: t.shape, data: t.data.slice() });
+  }
+  const shared = [...new Set([...copies.values()].map((e) => e.name))];
+  const notes = shared.length ? [`${shared.length} stored tensor${shared.length === 1 ? ' is' : 's are'} read by several nodes (${shared.slice(0, 5).join(', ')}${shared.length > 5 ? ', …' : ''}): each use that scales gets a copy of its own, which a balanced file stores as a new initializer for that node alone (the tensors are no longer shared there)`] : [];
+  return { connections, tensors, findings, notes };
 }
 
 /** Maps a connection on a view's axes onto the stored tensors it is made of, or says why it cannot. */
@@ -119,4 +138,46 @@ function mapToStored(conn: ViewConnection, view: ConstView): StoredPart[] | stri
     out.push({ entry: piece.entry, value: piece.value, c });
   }
   return out;
+}
+
+/**
+ * The name of `node`'s own copy of a stored tensor other nodes read too, or why there can be none:
+ * the writer adds the copy as a new initializer of the main graph and repoints the node's input.
+ */
+function useCopyOf(view: GraphView, entry: TensorEntry, value: string, node: NodeRecord): { name: string } | string {
+  const graph = view.structure.model.graph;
+  if (view.graph !== graph) return 'copies are made only in the main graph';
+  if (view.structure.model.irVersion < 4) return 'copies need IR version 4 or later (initializers apart from inputs)';
+  if (view.storedTensor(value)?.entryName !== entry.name || !graph.initializers.some((t) => t.name === value)) return `'${nodeLabel(node)}' reads it through other nodes, not as an initializer`;
+  // The node that reads the initializer itself: `node`, or the first of a chain of view operators
+  // (the exporter's Identity per use) that leads to `node` and nowhere else.
+  for (const u of view.uses(value)) {
+    const reader = u.node;
+    if (reader !== node && !(VIEW_OPS.has(reader.opType) && leadsOnlyTo(view, reader, node))) continue;
+    const inputs = reader.inputs.flatMap((v, k) => (v === value ? [k] : []));
+    if (inputs.length !== 1) return `node '${nodeLabel(reader)}' reads it ${inputs.length} times`;
+    const index = graph.nodes.indexOf(reader);
+    if (index < 0 || !reader.inputFields || reader.frame === undefined) return `node '${nodeLabel(reader)}' is not a node of the main graph`;
+    return { name: useCopyName({ base: entry.name, node: index, input: inputs[0] }) };
+  }
+  return `no node reads it on the way to '${nodeLabel(node)}' alone`;
+}
+
+/** Whether every value `from` computes goes (through view operators) to `to` and to nothing else. */
+function leadsOnlyTo(view: GraphView, from: NodeRecord, to: NodeRecord): boolean {
+  const stack = from.outputs.filter(Boolean);
+  let reached = false;
+  const seen = new Set<string>();
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (view.outputs.has(v)) return false;
+    for (const u of view.uses(v)) {
+      if (u.node === to) reached = true;
+      else if (VIEW_OPS.has(u.node.opType)) stack.push(...u.node.outputs.filter(Boolean));
+      else return false;
+    }
+  }
+  return reached;
 }

@@ -52,6 +52,8 @@ export interface TfjsInfo {
   /** Shard indices of each manifest group, in order. */
   groups: number[][];
   layout: TfjsWeightLayout[];
+  /** The values of small int32 weights (graph constants: paddings, axes, sizes), by name. */
+  ints: Record<string, number[]>;
 }
 
 /** A layers model: the Keras structure kerasToNetwork reads, plus where the bytes are. */
@@ -232,6 +234,7 @@ function readTfjs(path: string): Checkpoint {
   const tensors: TensorEntry[] = [];
   const warnings: string[] = [];
   const seen = new Set<string>();
+  const ints: Record<string, number[]> = {};
   manifest.forEach((group, g) => {
     if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) bad(`weights manifest group ${g} has no "paths" and "weights" lists`);
     // The group's files, each with its size (wrapped shards decoded in memory).
@@ -286,6 +289,10 @@ function readTfjs(path: string): Checkpoint {
         if (s.dtype === 'float32') entry.decoded = { name: s.name, dtype: 'float32', shape: [...s.shape], data: dequantize(s, readPieces(pieces)) };
         entry.readOnlyReason = `quantized to ${s.quant.dtype}: not written back`;
       } else if (s.dtype !== 'float32') {
+        if (s.dtype === 'int32' && s.elements <= 64) {
+          const b = readPieces(pieces);
+          ints[s.name] = Array.from({ length: s.elements }, (_, i) => b.readInt32LE(4 * i));
+        }
         entry.readOnlyReason = `${s.dtype} values are never rewritten`;
       } else if (pieces.length > 1 || inMemory) {
         // Split across shards, or inside a script: decoded now.
@@ -296,7 +303,7 @@ function readTfjs(path: string): Checkpoint {
       tensors.push(entry);
     }
   });
-  const info: TfjsInfo = { modelFormat, wrapped, json, shards, groups, layout };
+  const info: TfjsInfo = { modelFormat, wrapped, json, shards, groups, layout, ints };
   let structure: TfjsStructure;
   if (modelFormat === 'layers-model') {
     const config = isObject(topo.model_config) ? topo.model_config : topo;

@@ -8,7 +8,7 @@ export type Json = Record<string, unknown>;
 export const ALIAS_OPS = new Set(['Identity', 'StopGradient', 'Snapshot', 'PreventGradient']);
 export const ACTIVATION_OPS = new Set(['Relu', 'Relu6', 'LeakyRelu', 'Elu', 'Selu', 'Sigmoid', 'Tanh', 'Softplus', 'Softmax', 'Swish', 'HardSwish', 'Abs', 'Neg']);
 
-const LOOP = 'is part of a while loop, which the builder does not follow';
+const LOOP = 'it is part of a while loop, which the builder does not follow';
 
 /** Ops that stop a scale, with why (the reason shown on the units feeding them). */
 const STOP_REASONS: Record<string, string> = {

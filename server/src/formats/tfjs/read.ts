@@ -46,8 +46,8 @@ export interface TfjsInfo {
   modelFormat: string;
   /** The model JSON came out of a JavaScript module. */
   wrapped: boolean;
-  /** The parsed model JSON (written back with the shard paths renamed). */
-  json: Json;
+  /** The parsed model JSON (written back with the shard paths renamed); a bare weights manifest is a list. */
+  json: Json | unknown[];
   shards: TfjsShard[];
   /** Shard indices of each manifest group, in order. */
   groups: number[][];
@@ -74,11 +74,20 @@ export interface TfjsGraphStructure {
   tfjs: TfjsInfo;
 }
 
-export type TfjsStructure = TfjsLayersStructure | TfjsGraphStructure;
+/** A weights manifest without a topology (face-api.js's `*-weights_manifest.json`): a state dict. */
+export interface TfjsWeightsStructure {
+  kind: 'tfjs-weights';
+  tfjs: TfjsInfo;
+}
+
+export type TfjsStructure = TfjsLayersStructure | TfjsGraphStructure | TfjsWeightsStructure;
+
+/** The format id of a weights manifest without a topology. */
+export const TFJS_WEIGHTS_FORMAT = 'tfjs-weights';
 
 export function tfjsInfoOf(cp: Checkpoint): TfjsInfo {
   const s = cp.structure as Partial<TfjsLayersStructure> | undefined;
-  if (cp.format !== TFJS_FORMAT || !s?.tfjs) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
+  if ((cp.format !== TFJS_FORMAT && cp.format !== TFJS_WEIGHTS_FORMAT) || !s?.tfjs) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
   return s.tfjs;
 }
 
@@ -107,9 +116,18 @@ export function isJsModulePath(path: string): boolean {
 }
 
 /** Reads the model JSON (parsing it out of a script when the file is JavaScript). */
-function modelJson(path: string): { json: Json; wrapped: boolean } {
+function modelJson(path: string): { json: Json | unknown[]; wrapped: boolean } {
   const text = readFileSync(path, 'utf8');
   const trimmed = text.trimStart();
+  if (trimmed.startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(trimmed);
+    } catch (e) {
+      return bad(`not valid JSON (${(e as Error).message})`);
+    }
+    return { json: list as unknown[], wrapped: false };
+  }
   if (trimmed.startsWith('{')) {
     let json: unknown;
     try {
@@ -222,10 +240,12 @@ function parseGraphNodes(topo: Json): TfjsGraphNode[] {
 
 function readTfjs(path: string): Checkpoint {
   const files: FileStamp[] = [stampOf(path)];
-  const { json, wrapped } = modelJson(path);
-  const modelFormat = typeof json.format === 'string' ? json.format : isObject(json.modelTopology) && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
-  if (modelFormat !== 'layers-model' && modelFormat !== 'graph-model') bad(`format "${modelFormat}" is neither layers-model nor graph-model`);
-  const topo = isObject(json.modelTopology) ? json.modelTopology : bad('the model JSON has no "modelTopology" object');
+  const { json: parsed, wrapped } = modelJson(path);
+  const bare = Array.isArray(parsed);
+  const json: Json = bare ? { weightsManifest: parsed } : parsed;
+  const modelFormat = bare ? 'weights-manifest' : typeof json.format === 'string' ? json.format : isObject(json.modelTopology) && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
+  if (!bare && modelFormat !== 'layers-model' && modelFormat !== 'graph-model') bad(`format "${modelFormat}" is neither layers-model nor graph-model`);
+  const topo = bare ? {} : isObject(json.modelTopology) ? json.modelTopology : bad('the model JSON has no "modelTopology" object');
   const manifest = json.weightsManifest === undefined ? [] : Array.isArray(json.weightsManifest) ? json.weightsManifest : bad('"weightsManifest" is not a list');
   const dir = dirname(path);
   const shards: TfjsShard[] = [];
@@ -303,9 +323,11 @@ function readTfjs(path: string): Checkpoint {
       tensors.push(entry);
     }
   });
-  const info: TfjsInfo = { modelFormat, wrapped, json, shards, groups, layout, ints };
+  const info: TfjsInfo = { modelFormat, wrapped, json: parsed, shards, groups, layout, ints };
   let structure: TfjsStructure;
-  if (modelFormat === 'layers-model') {
+  if (bare) {
+    structure = { kind: 'tfjs-weights', tfjs: info };
+  } else if (modelFormat === 'layers-model') {
     const config = isObject(topo.model_config) ? topo.model_config : topo;
     const model = parseModelConfig(config, path);
     const weights = assign(model, tensors.map((t) => t.name), warnings);
@@ -314,7 +336,7 @@ function readTfjs(path: string): Checkpoint {
   } else {
     structure = { kind: 'tfjs-graph', nodes: parseGraphNodes(topo), tfjs: info };
   }
-  const cp: Checkpoint = { path, format: TFJS_FORMAT, tensors, files, warnings, structure };
+  const cp: Checkpoint = { path, format: bare ? TFJS_WEIGHTS_FORMAT : TFJS_FORMAT, tensors, files, warnings, structure };
   return cp;
 }
 
@@ -346,4 +368,10 @@ export function sniffTfjs(head: Buffer, path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A JSON list of manifest groups (`[{"paths": [...], "weights": [...]}]`): weights without a topology. */
+export function sniffTfjsWeights(head: Buffer): boolean {
+  const text = head.toString('utf8').trimStart();
+  return text.startsWith('[') && /"weights"\s*:/.test(text) && /"(?:paths|name)"\s*:/.test(text) && /"shape"\s*:/.test(text);
 }

@@ -157,8 +157,9 @@ function node(ctx: GraphContext, n: TfjsGraphNode): GValue | undefined {
   if (WEIGHTED_OPS.has(op)) return weighted(ctx, n);
   const ins = n.input.filter((i) => inputKey(i) !== undefined).map((_, i) => input(ctx, n, i));
   // Nothing computed from the network's units: the value is a network input as well.
-  if (!ins.some((v) => v.kind === 'group' || v.kind === 'parts')) {
-    return { kind: 'free', name: n.name, shape: ELEMENTWISE.has(op) || ALIAS_OPS.has(op) || ACTIVATION_OPS.has(op) ? ins.find((v) => v.kind === 'free')?.shape : undefined };
+  if (!ins.some((v) => (v.kind === 'group' && ctx.draft.byName.get(v.group)?.role !== 'input') || v.kind === 'parts')) {
+    const first = ins.find((v) => v.kind !== 'const') as Exclude<GValue, { kind: 'const' }> | undefined;
+    return { kind: 'free', name: n.name, shape: ELEMENTWISE.has(op) || ALIAS_OPS.has(op) || ACTIVATION_OPS.has(op) ? first?.shape : undefined };
   }
   const stop = stopReason(op, n.attr);
   if (stop !== undefined) throw new Unsupported(stop);

@@ -51,3 +51,22 @@ describe('Keras pass-through layers', () => {
     assert.deepEqual(net.connections.filter((c) => c.to === 'y' && c.kind === 'dense').map((c) => [c.from, c.source?.start, c.source?.length]), [['pool/a', 0, 3], ['pool/b', 3, 2]]);
   });
 });
+
+describe('Keras sizes inferred from the other side', () => {
+  it('an Add whose one side is an opaque layer of unknown size takes the other side\'s channels', () => {
+    const cfg = functionalConfig(
+      [
+        ['InputLayer', 'x', { batch_input_shape: [null, 4] }, []],
+        ['Dense', 'a', { units: 5, activation: 'relu', use_bias: true }, ['x']],
+        ['Dense', 'b', { units: 5, activation: 'linear', use_bias: true }, ['a']],
+        ['Lambda', 'weird', { function: 'x' }, ['x']],
+        ['Add', 'sum', {}, ['b', 'weird']],
+        ['Dense', 'y', { units: 2, activation: 'linear', use_bias: true }, ['sum']],
+      ],
+      ['y'],
+    );
+    const { network: net } = kerasToNetwork(memoryKeras(cfg, { a: { kernel: [4, 5], bias: [5] }, b: { kernel: [5, 5], bias: [5] }, y: { kernel: [5, 2], bias: [2] } }));
+    assert.equal(net.groups.find((g) => g.name === 'weird')?.size, 5);
+    assert.equal(layerReport(net).a.balanceable, 5);
+  });
+});

@@ -5,8 +5,8 @@ import { identity } from '../../../engine/activation';
 import type { UnitGroup } from '../../../engine/network';
 import type { KerasLayer } from '../config';
 import { known, tuple, type Dim } from '../geometry';
-import { addGroup, alias, asGroup, passGroup, sizeOf, slotOf, type TraceContext } from './draft';
-import { channelAxisOk, LINEAR, product, sameDims, Unsupported, type GroupValue, type Value } from './values';
+import { addGroup, alias, asGroup, materialize, passGroup, sizeOf, slotOf, type TraceContext } from './draft';
+import { channelAxisOk, channelsOf, LINEAR, product, sameDims, Unsupported, type GroupValue, type Value } from './values';
 
 export function zeroPad(ctx: TraceContext, layer: KerasLayer, input: Value, nd: number): Value {
   const v = asGroup(ctx.draft, input, 'ZeroPadding');
@@ -80,7 +80,9 @@ export function reshape(ctx: TraceContext, layer: KerasLayer, input: Value): Val
 export function add(ctx: TraceContext, layer: KerasLayer, inputs: Value[]): Value {
   const d = ctx.draft;
   if (inputs.length < 2) throw new Error(`layer ${layer.name} (Add) reads ${inputs.length} tensor`);
-  const vs = inputs.map((v) => asGroup(d, v, 'Add'));
+  // A side of unknown size takes the size of the sides that know theirs.
+  const known0 = inputs.find((v) => v.kind === 'group') as GroupValue | undefined;
+  const vs = inputs.map((v) => (v.kind === 'free' && known0 && channelsOf(v) === null ? materialize(d, { ...v, shape: known0.shape }, sizeOf(d, known0.group)) : asGroup(d, v, 'Add')));
   const size = sizeOf(d, vs[0].group);
   for (const v of vs) {
     if (sizeOf(d, v.group) !== size || v.flat !== vs[0].flat || !sameDims(v.shape, vs[0].shape)) {

@@ -53,9 +53,13 @@ describe('Keras save_weights files as state dicts', () => {
     ]);
   });
 
-  it('without a manifest the layers are not guessed; with one: the numpy forward pass, balanced, written, re-read', () => {
+  it('without a manifest the layers are proposed but stay visible; with one: the numpy forward pass, balanced, written, re-read', () => {
     const path = copy();
-    assert.throws(() => networkOf(openModel(path).checkpoint), /no layers could be recognised from the tensor names; describe them in a manifest/);
+    // Without a manifest: layers proposed from the weight names, unconfirmed (their units visible).
+    const guessed = networkOf(openModel(path).checkpoint);
+    assert.match(guessed.notes[0], /3 layers proposed from channels-last weight names/);
+    const g = analyze(compile(guessed.network, lp(2)), undefined, { skipPredictions: true });
+    assert.deepEqual(g.layers.map((l) => [l.name, l.balanceable]), [['input', 0], ['dense/dense', 0], ['dense_1/dense_1', 0], ['dense_2/dense_2', 0]]);
     writeFileSync(`${path}.synbal.json`, JSON.stringify(MANIFEST));
     const { format, checkpoint: cp } = openModel(path);
     const net = networkOf(cp).network;

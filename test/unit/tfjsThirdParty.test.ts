@@ -102,6 +102,21 @@ describe('@vladmandic/face-api@1.7.15 weights manifests (no topology: state dict
     assert.ok(readdirSync(join(pkg, 'model')).length >= 14);
   });
 
+  it('without a manifest: layers proposed from the weight names, every unit visible until a manifest confirms them', () => {
+    const pkg = fetchPackage('@vladmandic/face-api', '1.7.15');
+    const want: Record<string, [number, number]> = {
+      age_gender_model: [37, 5094], face_expression_model: [33, 3594], face_landmark_68_model: [33, 3723], face_landmark_68_tiny_model: [19, 1355],
+      face_recognition_model: [30, 3555], ssd_mobilenetv1_model: [47, 13322], tiny_face_detector_model: [13, 1532],
+    };
+    for (const [name] of MANIFESTS) {
+      const { network, notes } = networkOf(tfjsWeightsFormat.open(join(pkg, 'model', `${name}-weights_manifest.json`)));
+      assert.match(notes[0], /layers proposed from channels-last weight names/, name);
+      const s = summary(network);
+      assert.deepEqual([s.layers, s.units, s.balanceable], [...want[name], 0], name);
+      assert.ok(s.reasons.includes('activation unknown'), name);
+    }
+  });
+
   it('tiny_face_detector with a manifest: the separable convolutions (leaky ReLU 0.1) balance; the engine check agrees; writing says read-only', () => {
     const pkg = fetchPackage('@vladmandic/face-api', '1.7.15');
     const dir = scratchDir();

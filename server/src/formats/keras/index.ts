@@ -47,4 +47,4 @@ export const kerasZipFormat: ModelFormat = {
   toNetwork: (cp) => kerasToNetwork(cp),
   write: writeKerasZip,
 };
-export { kerasWeightsH5Format, KERAS_WEIGHTS_H5_FORMAT } from './weightsOnly';
+export { channelsLastStateDictNetwork, kerasWeightsH5Format, KERAS_WEIGHTS_H5_FORMAT } from './weightsOnly';

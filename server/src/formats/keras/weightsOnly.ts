@@ -9,10 +9,13 @@ import type { Tensor } from '../../tensor/tensor';
 import { assertUnchanged, isFloatDType, stampOf, typedFromBytes, type Checkpoint, type TensorEntry } from '../core/checkpoint';
 import type { ModelFormat, WriteOptions } from '../core/format';
 import { writePatchedCopy } from '../core/patch';
-import { stateDictToNetwork } from '../stateDict/build';
+import { stateDictToNetwork, topologyFor } from '../stateDict/build';
+import { topologyToNetwork } from '../stateDict/layerSpec';
+import { proposeChannelsLastTopology } from './weightNames';
+import type { BuiltNetwork, NetworkOptions } from '../core/format';
 import { closeHdf5, datasetInfo, groupAt, kerasReady, listAttribute, openHdf5, readDatasetBytes, stringAttribute } from './hdf5';
 import { verifyDatasets, writeDatasets, type DatasetWrite } from './writeBack';
-import { fail, FileError } from '../../errors/fileError';
+import { asFileError, fail, FileError } from '../../errors/fileError';
 
 export const KERAS_WEIGHTS_H5_FORMAT = 'keras-weights-h5';
 
@@ -128,7 +131,22 @@ export const kerasWeightsH5Format: ModelFormat = {
   sniff: sniffKerasWeights,
   statesGraph: false,
   open: openKerasWeights,
-  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
+  toNetwork: channelsLastStateDictNetwork,
   write: writeKerasWeights,
 };
 
+
+/**
+ * A channels-last state dict's network: from its manifest or the PyTorch naming conventions
+ * when they apply, else from layers proposed by its weight names (unconfirmed, so visible).
+ */
+export function channelsLastStateDictNetwork(cp: Checkpoint, opts: NetworkOptions = {}): BuiltNetwork {
+  if (topologyFor(cp)) return stateDictToNetwork(cp, opts);
+  const topo = proposeChannelsLastTopology(cp);
+  if (!topo) return stateDictToNetwork(cp, opts);
+  try {
+    return { network: topologyToNetwork(cp, topo, { defaultActivation: opts.defaultActivation }), notes: topo.notes };
+  } catch (e) {
+    throw asFileError(cp.path, e);
+  }
+}

@@ -1,10 +1,11 @@
 // TF.js weights manifests without a topology (face-api.js ships `*-weights_manifest.json`: a
 // list of groups with their shard paths and weights, the network defined in code). Read as a
-// state dict: the layers come from a sidecar manifest (`<file>.synbal.json`) or tensor names.
+// state dict: the layers come from a sidecar manifest (`<file>.synbal.json`), else from the
+// weight names (keras/weightNames.ts: unconfirmed layers, their units visible).
 // Quantized weights (uint8/uint16/float16) are read dequantized and are read-only: the
 // manifest's byte layout would change if they were written back as float32.
 import type { ModelFormat } from '../core/format';
-import { stateDictToNetwork } from '../stateDict/build';
+import { channelsLastStateDictNetwork } from '../keras/weightsOnly';
 import { openTfjs, sniffTfjsWeights, TFJS_WEIGHTS_FORMAT } from './read';
 import { writeTfjs } from './write';
 
@@ -15,6 +16,6 @@ export const tfjsWeightsFormat: ModelFormat = {
   statesGraph: false,
   sniff: (head) => sniffTfjsWeights(head),
   open: openTfjs,
-  toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
+  toNetwork: channelsLastStateDictNetwork,
   write: writeTfjs,
 };

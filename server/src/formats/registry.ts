@@ -6,27 +6,30 @@ import { FileError, UnknownFormatError, asFileError } from '../errors/fileError'
 import type { Checkpoint } from './core/checkpoint';
 import type { BuiltNetwork, ModelFormat, NetworkOptions } from './core/format';
 import { networkJsonFormat } from './networkJson';
-import { kerasH5Format, kerasZipFormat } from './keras';
+import { kerasH5Format, kerasWeightsH5Format, kerasZipFormat } from './keras';
 import { npyFormat, npzFormat } from './numpy';
 import { onnxFormat } from './onnx/format';
-import { tfjsFormat } from './tfjs';
+import { tfjsFormat, tfjsWeightsFormat } from './tfjs';
 import { pytorchFormat } from './pytorch';
 import { safetensorsFormat } from './safetensors';
 import { safetensorsIndexFormat } from './safetensors/sharded';
 
 // Sniffed in this order: the index format claims only *.safetensors.index.json files, and
-// PyTorch's zip goes before the other zip-based formats (.keras, .npz).
+// PyTorch's zip goes before the other zip-based formats (.keras, .npz); Keras weights-only
+// files (no model_config) before Keras model files, which claim any HDF5 file.
 export const FORMATS: readonly ModelFormat[] = [
   safetensorsIndexFormat,
   networkJsonFormat,
   safetensorsFormat,
   pytorchFormat,
+  kerasWeightsH5Format,
   kerasH5Format,
   kerasZipFormat,
   npyFormat,
   npzFormat,
   onnxFormat,
   tfjsFormat,
+  tfjsWeightsFormat,
 ];
 
 const HEAD_BYTES = 4096;

@@ -47,3 +47,4 @@ export const kerasZipFormat: ModelFormat = {
   toNetwork: (cp) => kerasToNetwork(cp),
   write: writeKerasZip,
 };
+export { channelsLastStateDictNetwork, kerasWeightsH5Format, KERAS_WEIGHTS_H5_FORMAT } from './weightsOnly';

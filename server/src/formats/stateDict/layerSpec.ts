@@ -68,9 +68,15 @@ function featureCounts(spec: LayerSpec, shape: readonly number[]): { out: number
   const inOut = spec.layout === 'in-out';
   if (spec.kind === 'linear' && shape.length !== 2) throw new Error(`layer ${spec.name}: a linear weight must be 2-D, "${spec.weight}" is [${shape.join(', ')}]`);
   if (spec.kind === 'conv' && shape.length < 3) throw new Error(`layer ${spec.name}: a conv weight needs at least 3 axes, "${spec.weight}" is [${shape.join(', ')}]`);
+  // A TensorFlow depthwise kernel [k…, C, 1] with groups = C: C units, each reading its channel.
+  if (isTfDepthwise(spec, shape)) return { out: spec.groups!, in: spec.groups! };
   const out = inOut ? shape[shape.length - 1] : shape[0];
   const inn = (inOut ? shape[shape.length - 2] : shape[1]) * (spec.kind === 'conv' ? (spec.groups ?? 1) : 1);
   return { out, in: inn };
+}
+
+function isTfDepthwise(spec: LayerSpec, shape: readonly number[]): boolean {
+  return spec.kind === 'conv' && spec.layout === 'in-out' && (spec.groups ?? 1) > 1 && shape[shape.length - 2] === spec.groups && shape[shape.length - 1] === 1;
 }
 
 export const UNCONFIRMED = 'layer order guessed from tensor names: confirm it in a manifest';
@@ -139,8 +145,9 @@ export function topologyToNetwork(cp: Checkpoint, topo: Topology, opts: Topology
     size.set(l.name, { units: out, perUnit: 1 });
     const inOut = l.layout === 'in-out';
     const rank = w.shape.length;
-    const tAxis = inOut ? rank - 1 : 0;
-    const sAxis = inOut ? rank - 2 : 1;
+    const depthwise = isTfDepthwise(l, w.shape);
+    const tAxis = depthwise ? rank - 2 : inOut ? rank - 1 : 0;
+    const sAxis = depthwise ? rank - 1 : inOut ? rank - 2 : 1;
     if (l.kind === 'conv') {
       connections.push({ tensor: l.weight, kind: 'conv', from: src, to: l.name, target: { axis: tAxis }, source: { axis: sAxis }, groups: l.groups, geometry: { stride: l.stride, pad: l.padding } });
     } else {

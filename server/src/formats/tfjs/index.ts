@@ -19,3 +19,5 @@ export const tfjsFormat: ModelFormat = {
   toNetwork: (cp) => tfjsToNetwork(cp),
   write: writeTfjs,
 };
+
+export { tfjsWeightsFormat } from './weightsOnly';

@@ -200,11 +200,27 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** The longest string literal of the script that is base64 (a weights module's payload). */
 export function largestBase64String(text: string): Buffer | undefined {
+  // A scan, not a regular expression: a payload of megabytes overflows the regex engine's stack.
   let best: string | undefined;
-  const re = /(["'`])([A-Za-z0-9+/=\s\\]{16,})\1/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const body = m[2].replace(/\\\n|\s/g, '');
-    if (BASE64.test(body) && body.length % 4 === 0 && (!best || body.length > best.length)) best = body;
+  let i = 0;
+  while (i < text.length) {
+    const q = text[i];
+    if (q !== '"' && q !== "'" && q !== '`') {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < text.length && isBase64Char(text.charCodeAt(j))) j++;
+    if (text[j] === q && j - i - 1 >= 16) {
+      const body = text.slice(i + 1, j).replace(/\\\n|\s/g, '');
+      if (BASE64.test(body) && body.length % 4 === 0 && (!best || body.length > best.length)) best = body;
+      i = j + 1;
+    } else i = j > i + 1 ? j : i + 1;
   }
   return best === undefined ? undefined : Buffer.from(best, 'base64');
+}
+
+/** [A-Za-z0-9+/=], white space and the backslash of a line continuation. */
+function isBase64Char(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 61 || c === 92 || c === 32 || c === 10 || c === 13 || c === 9;
 }

@@ -46,12 +46,14 @@ export interface TfjsInfo {
   modelFormat: string;
   /** The model JSON came out of a JavaScript module. */
   wrapped: boolean;
-  /** The parsed model JSON (written back with the shard paths renamed). */
-  json: Json;
+  /** The parsed model JSON (written back with the shard paths renamed); a bare weights manifest is a list. */
+  json: Json | unknown[];
   shards: TfjsShard[];
   /** Shard indices of each manifest group, in order. */
   groups: number[][];
   layout: TfjsWeightLayout[];
+  /** The values of small int32 weights (graph constants: paddings, axes, sizes), by name. */
+  ints: Record<string, number[]>;
 }
 
 /** A layers model: the Keras structure kerasToNetwork reads, plus where the bytes are. */
@@ -72,11 +74,20 @@ export interface TfjsGraphStructure {
   tfjs: TfjsInfo;
 }
 
-export type TfjsStructure = TfjsLayersStructure | TfjsGraphStructure;
+/** A weights manifest without a topology (face-api.js's `*-weights_manifest.json`): a state dict. */
+export interface TfjsWeightsStructure {
+  kind: 'tfjs-weights';
+  tfjs: TfjsInfo;
+}
+
+export type TfjsStructure = TfjsLayersStructure | TfjsGraphStructure | TfjsWeightsStructure;
+
+/** The format id of a weights manifest without a topology. */
+export const TFJS_WEIGHTS_FORMAT = 'tfjs-weights';
 
 export function tfjsInfoOf(cp: Checkpoint): TfjsInfo {
   const s = cp.structure as Partial<TfjsLayersStructure> | undefined;
-  if (cp.format !== TFJS_FORMAT || !s?.tfjs) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
+  if ((cp.format !== TFJS_FORMAT && cp.format !== TFJS_WEIGHTS_FORMAT) || !s?.tfjs) throw new FileError(cp.path, `not a TensorFlow.js model checkpoint (format ${cp.format})`);
   return s.tfjs;
 }
 
@@ -105,9 +116,18 @@ export function isJsModulePath(path: string): boolean {
 }
 
 /** Reads the model JSON (parsing it out of a script when the file is JavaScript). */
-function modelJson(path: string): { json: Json; wrapped: boolean } {
+function modelJson(path: string): { json: Json | unknown[]; wrapped: boolean } {
   const text = readFileSync(path, 'utf8');
   const trimmed = text.trimStart();
+  if (trimmed.startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(trimmed);
+    } catch (e) {
+      return bad(`not valid JSON (${(e as Error).message})`);
+    }
+    return { json: list as unknown[], wrapped: false };
+  }
   if (trimmed.startsWith('{')) {
     let json: unknown;
     try {
@@ -220,10 +240,12 @@ function parseGraphNodes(topo: Json): TfjsGraphNode[] {
 
 function readTfjs(path: string): Checkpoint {
   const files: FileStamp[] = [stampOf(path)];
-  const { json, wrapped } = modelJson(path);
-  const modelFormat = typeof json.format === 'string' ? json.format : isObject(json.modelTopology) && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
-  if (modelFormat !== 'layers-model' && modelFormat !== 'graph-model') bad(`format "${modelFormat}" is neither layers-model nor graph-model`);
-  const topo = isObject(json.modelTopology) ? json.modelTopology : bad('the model JSON has no "modelTopology" object');
+  const { json: parsed, wrapped } = modelJson(path);
+  const bare = Array.isArray(parsed);
+  const json: Json = bare ? { weightsManifest: parsed } : parsed;
+  const modelFormat = bare ? 'weights-manifest' : typeof json.format === 'string' ? json.format : isObject(json.modelTopology) && Array.isArray(json.modelTopology.node) ? 'graph-model' : 'layers-model';
+  if (!bare && modelFormat !== 'layers-model' && modelFormat !== 'graph-model') bad(`format "${modelFormat}" is neither layers-model nor graph-model`);
+  const topo = bare ? {} : isObject(json.modelTopology) ? json.modelTopology : bad('the model JSON has no "modelTopology" object');
   const manifest = json.weightsManifest === undefined ? [] : Array.isArray(json.weightsManifest) ? json.weightsManifest : bad('"weightsManifest" is not a list');
   const dir = dirname(path);
   const shards: TfjsShard[] = [];
@@ -232,6 +254,7 @@ function readTfjs(path: string): Checkpoint {
   const tensors: TensorEntry[] = [];
   const warnings: string[] = [];
   const seen = new Set<string>();
+  const ints: Record<string, number[]> = {};
   manifest.forEach((group, g) => {
     if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) bad(`weights manifest group ${g} has no "paths" and "weights" lists`);
     // The group's files, each with its size (wrapped shards decoded in memory).
@@ -286,6 +309,10 @@ function readTfjs(path: string): Checkpoint {
         if (s.dtype === 'float32') entry.decoded = { name: s.name, dtype: 'float32', shape: [...s.shape], data: dequantize(s, readPieces(pieces)) };
         entry.readOnlyReason = `quantized to ${s.quant.dtype}: not written back`;
       } else if (s.dtype !== 'float32') {
+        if (s.dtype === 'int32' && s.elements <= 64) {
+          const b = readPieces(pieces);
+          ints[s.name] = Array.from({ length: s.elements }, (_, i) => b.readInt32LE(4 * i));
+        }
         entry.readOnlyReason = `${s.dtype} values are never rewritten`;
       } else if (pieces.length > 1 || inMemory) {
         // Split across shards, or inside a script: decoded now.
@@ -296,9 +323,11 @@ function readTfjs(path: string): Checkpoint {
       tensors.push(entry);
     }
   });
-  const info: TfjsInfo = { modelFormat, wrapped, json, shards, groups, layout };
+  const info: TfjsInfo = { modelFormat, wrapped, json: parsed, shards, groups, layout, ints };
   let structure: TfjsStructure;
-  if (modelFormat === 'layers-model') {
+  if (bare) {
+    structure = { kind: 'tfjs-weights', tfjs: info };
+  } else if (modelFormat === 'layers-model') {
     const config = isObject(topo.model_config) ? topo.model_config : topo;
     const model = parseModelConfig(config, path);
     const weights = assign(model, tensors.map((t) => t.name), warnings);
@@ -307,7 +336,7 @@ function readTfjs(path: string): Checkpoint {
   } else {
     structure = { kind: 'tfjs-graph', nodes: parseGraphNodes(topo), tfjs: info };
   }
-  const cp: Checkpoint = { path, format: TFJS_FORMAT, tensors, files, warnings, structure };
+  const cp: Checkpoint = { path, format: bare ? TFJS_WEIGHTS_FORMAT : TFJS_FORMAT, tensors, files, warnings, structure };
   return cp;
 }
 
@@ -339,4 +368,10 @@ export function sniffTfjs(head: Buffer, path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A JSON list of manifest groups (`[{"paths": [...], "weights": [...]}]`): weights without a topology. */
+export function sniffTfjsWeights(head: Buffer): boolean {
+  const text = head.toString('utf8').trimStart();
+  return text.startsWith('[') && /"weights"\s*:/.test(text) && /"(?:paths|name)"\s*:/.test(text) && /"shape"\s*:/.test(text);
 }

@@ -63,8 +63,8 @@ export function writeTfjs(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
     written.push(copies[i]);
   });
   // The model JSON: the original with each group's paths renamed to the copies.
-  const json = structuredClone(info.json) as Record<string, unknown>;
-  const manifest = json.weightsManifest as { paths: string[] }[] | undefined;
+  const json = structuredClone(info.json) as Record<string, unknown> | { paths: string[] }[];
+  const manifest = (Array.isArray(json) ? json : json.weightsManifest) as { paths: string[] }[] | undefined;
   info.groups.forEach((ids, g) => {
     if (manifest?.[g]) manifest[g].paths = ids.map((id) => relativeName(target, copies[id]));
   });

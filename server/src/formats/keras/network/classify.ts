@@ -14,6 +14,7 @@ export type LayerKind =
   | { op: 'activation' }
   | { op: 'pool'; pool: 'max' | 'avg'; nd: number; global: boolean }
   | { op: 'zeroPad'; nd: number }
+  | { op: 'upsample'; nd: number }
   | { op: 'flatten' }
   | { op: 'reshape' }
   | { op: 'alias' }
@@ -27,7 +28,7 @@ export interface ClassifiedLayer {
 
 /** Kinds that read exactly one tensor (reading more is a malformed config, not an unsupported layer). */
 export const SINGLE_INPUT: ReadonlySet<LayerKind['op']> = new Set([
-  'dense', 'conv', 'depthwise', 'separable', 'batchnorm', 'activation', 'pool', 'zeroPad', 'flatten', 'reshape', 'alias',
+  'dense', 'conv', 'depthwise', 'separable', 'batchnorm', 'activation', 'pool', 'zeroPad', 'upsample', 'flatten', 'reshape', 'alias',
 ] as const);
 
 const ALIASES = new Set([
@@ -42,6 +43,7 @@ const SEPARABLE = /^SeparableConv(?:olution)?([12])D$/;
 const POOL = /^(Max|Average|Avg)Pool(?:ing)?([123])D$/;
 const GLOBAL_POOL = /^Global(Max|Average|Avg)Pool(?:ing)?([123])D$/;
 const ZERO_PAD = /^ZeroPadding([123])D$/;
+const UPSAMPLE = /^UpSampling([123])D$/;
 
 export function classifyLayers(order: readonly KerasLayer[]): ClassifiedLayer[] {
   return order.map((layer) => ({ layer, kind: classifyLayer(layer) }));
@@ -65,6 +67,7 @@ export function classifyLayer(layer: KerasLayer): LayerKind {
   if ((m = cls.match(POOL))) return { op: 'pool', pool: m[1] === 'Max' ? 'max' : 'avg', nd: Number(m[2]), global: false };
   if ((m = cls.match(GLOBAL_POOL))) return { op: 'pool', pool: m[1] === 'Max' ? 'max' : 'avg', nd: Number(m[2]), global: true };
   if ((m = cls.match(ZERO_PAD))) return { op: 'zeroPad', nd: Number(m[1]) };
+  if ((m = cls.match(UPSAMPLE))) return { op: 'upsample', nd: Number(m[1]) };
   if (cls === 'Flatten') return { op: 'flatten' };
   if (cls === 'Reshape') return { op: 'reshape' };
   if (ALIASES.has(cls)) return { op: 'alias' };

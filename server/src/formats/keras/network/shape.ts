@@ -4,9 +4,9 @@
 import { identity } from '../../../engine/activation';
 import type { UnitGroup } from '../../../engine/network';
 import type { KerasLayer } from '../config';
-import { known, type Dim } from '../geometry';
-import { addGroup, alias, asGroup, passGroup, sizeOf, slotOf, type TraceContext } from './draft';
-import { channelAxisOk, LINEAR, product, sameDims, Unsupported, type GroupValue, type Value } from './values';
+import { known, tuple, type Dim } from '../geometry';
+import { addGroup, alias, asGroup, materialize, passGroup, sizeOf, slotOf, type TraceContext } from './draft';
+import { channelAxisOk, channelsOf, LINEAR, product, sameDims, Unsupported, type GroupValue, type Value } from './values';
 
 export function zeroPad(ctx: TraceContext, layer: KerasLayer, input: Value, nd: number): Value {
   const v = asGroup(ctx.draft, input, 'ZeroPadding');
@@ -26,9 +26,26 @@ export function zeroPad(ctx: TraceContext, layer: KerasLayer, input: Value, nd: 
   return { ...aliased, shape, pad };
 }
 
+/** UpSampling (nearest or bilinear): interpolation commutes with a positive per-channel scale. */
+export function upsample(ctx: TraceContext, layer: KerasLayer, input: Value, nd: number): Value {
+  const d = ctx.draft;
+  const v = asGroup(d, input, layer.className);
+  if (v.shape.length !== nd + 1 || v.flat) throw new Unsupported(`${nd}-d upsampling of a tensor of shape [${v.shape.join(', ')}]`);
+  const size = tuple(layer.config.size, nd, 2);
+  const shape: Dim[] = v.shape.map((s, i) => (i < nd && s !== null ? s * size[i] : s));
+  const slot = passGroup(d, layer.name, v, layer.name);
+  const spatial = shape.slice(0, -1);
+  if (known(spatial)) slot.group.spatial = spatial;
+  else delete slot.group.spatial;
+  d.caveats.add(`forward passes do not compute ${layer.name} (${layer.className})`);
+  return { kind: 'group', group: layer.name, from: layer.name, shape, flat: false };
+}
+
 export function flatten(ctx: TraceContext, layer: KerasLayer, input: Value): Value {
   if (input.kind === 'free') return { kind: 'free', name: input.name, shape: input.shape ? [product(input.shape)] : undefined };
   if (input.kind === 'parts') {
+    // Maps of one position (after global pooling with keepdims) flatten without interleaving.
+    if (input.shape.length > 1 && input.shape.slice(0, -1).every((s) => s === 1)) return { ...input, shape: [input.shape[input.shape.length - 1]] };
     if (input.shape.length > 1) throw new Unsupported('flattening a concatenation of feature maps interleaves its parts');
     return input;
   }
@@ -63,7 +80,9 @@ export function reshape(ctx: TraceContext, layer: KerasLayer, input: Value): Val
 export function add(ctx: TraceContext, layer: KerasLayer, inputs: Value[]): Value {
   const d = ctx.draft;
   if (inputs.length < 2) throw new Error(`layer ${layer.name} (Add) reads ${inputs.length} tensor`);
-  const vs = inputs.map((v) => asGroup(d, v, 'Add'));
+  // A side of unknown size takes the size of the sides that know theirs.
+  const known0 = inputs.find((v) => v.kind === 'group') as GroupValue | undefined;
+  const vs = inputs.map((v) => (v.kind === 'free' && known0 && channelsOf(v) === null ? materialize(d, { ...v, shape: known0.shape }, sizeOf(d, known0.group)) : asGroup(d, v, 'Add')));
   const size = sizeOf(d, vs[0].group);
   for (const v of vs) {
     if (sizeOf(d, v.group) !== size || v.flat !== vs[0].flat || !sameDims(v.shape, vs[0].shape)) {

@@ -5,7 +5,7 @@ import type { KerasLayer, TensorRef } from '../config';
 import { SINGLE_INPUT, type ClassifiedLayer, type LayerKind } from './classify';
 import { alias, emptyDraft, inputValue, opaque, type NetworkDraft, type TraceContext } from './draft';
 import { activation, batchnorm, pool } from './perChannel';
-import { add, concat, flatten, reshape, zeroPad } from './shape';
+import { add, concat, flatten, reshape, upsample, zeroPad } from './shape';
 import { Unsupported, type Value } from './values';
 import { conv, dense, depthwise, separable } from './weighted';
 import type { WeightIndex } from './weights';
@@ -70,6 +70,8 @@ function translate(ctx: TraceContext, layer: KerasLayer, kind: Exclude<LayerKind
       return pool(ctx, layer, one, kind.pool, kind.nd, kind.global);
     case 'zeroPad':
       return zeroPad(ctx, layer, one, kind.nd);
+    case 'upsample':
+      return upsample(ctx, layer, one, kind.nd);
     case 'flatten':
       return flatten(ctx, layer, one);
     case 'reshape':

@@ -128,6 +128,19 @@ describe('synbal balance', async () => {
     assert.deepEqual(readdirSync(dir).sort(), ['mlp.balanced.json', 'mlp.json']);
   });
 
+  it('with nothing to balance, says why layer by layer (the reasons check gives)', async () => {
+    const dir = scratch();
+    // The example without an activation: every hidden unit's activation is unknown.
+    const doc = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+    for (const g of doc.groups) delete g.activation;
+    const path = join(dir, 'noact.json');
+    writeFileSync(path, JSON.stringify(doc));
+    const r = await run(['balance', path]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /no balanceable units, nothing written:\n {2}\S+: \d+ units? .*activation/);
+    assert.equal(readdirSync(dir).filter((f) => f.includes('balanced')).length, 0);
+  });
+
   it('-o naming the input itself replaces it keeping a .bak, and says so', async () => {
     const dir = scratch();
     const input = join(dir, 'mlp.json');

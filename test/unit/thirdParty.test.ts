@@ -82,5 +82,8 @@ describe('third-party ONNX models', { timeout: 300_000 }, () => {
     const r = await cli(['balance', path]);
     assert.equal(r.code, 0);
     assert.match(r.out, /no balanceable units, nothing written/);
+    // It says why, as check does: no hidden layer, because the weights sit inside subgraphs.
+    assert.match(r.out, /no hidden layers/);
+    assert.match(r.out, /inside If\/Loop\/Scan subgraphs are listed but not balanced/);
   });
 });

@@ -5,6 +5,7 @@
 // applying it (the command run) solve once.
 import { realpathSync } from 'node:fs';
 import { scaledTensors, unitScales } from '../engine/applyScales';
+import { analyze } from '../engine/analyze';
 import { balance, METHODS, type Method } from '../engine/balance';
 import type { Problem } from '../engine/compile';
 import type { SolveResult } from '../engine/solverTypes';
@@ -147,7 +148,7 @@ export class Workbench {
     const loaded = this.load(req.path, req.options);
     const { opened, problem } = loaded;
     const about = { input: req.path, format: opened.format.id, regularizer: problem.regularizer.label };
-    if (problem.nVars === 0) return { cancelled: false, ...about, nothingToBalance: true };
+    if (problem.nVars === 0) return { cancelled: false, ...about, nothingToBalance: true, whyNothing: whyNothingToBalance(problem, opened.notes) };
     if (hooks.cancelled()) return { cancelled: true };
     const r = this.solve(loaded, req.solve, hooks, [10, 70]);
     if (!r) return { cancelled: true };
@@ -194,6 +195,15 @@ export class Workbench {
       layerScales,
     };
   }
+}
+
+/** Why no unit can be balanced: per hidden layer, the reasons the check gives, with their unit counts. */
+function whyNothingToBalance(problem: Problem, notes: readonly string[]): string[] {
+  const a = analyze(problem, undefined, { tolerance: 0, skipPredictions: true });
+  const hidden = a.layers.filter((l) => l.role === 'hidden');
+  // No hidden layer at all: what the reader and the builder noted says why.
+  if (hidden.length === 0) return ['the network has no hidden layers (nothing between its inputs and outputs to rescale)', ...notes];
+  return hidden.flatMap((l) => l.reasons.map((r) => `${l.name}: ${r.units} unit${r.units === 1 ? '' : 's'} ${r.reason}`));
 }
 
 /** The function's value, or undefined when a device wait was cancelled (its worker was stopped). */

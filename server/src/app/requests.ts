@@ -106,6 +106,8 @@ export interface BalanceOutcome {
   layerScales?: Record<string, number[]>;
   /** Nothing balanceable: nothing was written. */
   nothingToBalance?: boolean;
+  /** Then: why, per hidden layer (the reasons a check gives). */
+  whyNothing?: string[];
 }
 
 export interface JobProgress {

@@ -74,7 +74,8 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
     },
   });
   if (o.nothingToBalance) {
-    io.out(`${req.path}: no balanceable units, nothing written (see synbal check for the reasons)\n`);
+    const why = (o.whyNothing ?? []).map((w) => `  ${w}`);
+    io.out([`${req.path}: no balanceable units, nothing written:`, ...why].join('\n') + '\n');
     return 0;
   }
   const s = o.solve!;

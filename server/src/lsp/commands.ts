@@ -86,7 +86,7 @@ async function balanceCommand(session: Session, raw: unknown, token: Cancellatio
   } finally {
     progress.done();
   }
-  if (outcome.nothingToBalance) throw new ResponseError(ErrorCodes.InvalidRequest, `${path}: no balanceable units, nothing written`);
+  if (outcome.nothingToBalance) throw new ResponseError(ErrorCodes.InvalidRequest, `${path}: no balanceable units, nothing written (${(outcome.whyNothing ?? []).join('; ')})`);
   if (outcome.cancelled || !outcome.output || !outcome.analysis) return { cancelled: true, file };
   if (outcome.device) session.lastDevice = outcome.device;
   const out = session.store.ensure(outcome.output);

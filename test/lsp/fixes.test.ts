@@ -1,8 +1,7 @@
 // Running the quick fixes: each writes a balanced checkpoint that reads back, computes the same
 // function, is analysed again (its diagnostics gone) and is shown; cancelling leaves nothing.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, DiagnosticSeverity, type CodeAction, type Diagnostic } from 'vscode-languageserver-protocol';
@@ -16,6 +15,7 @@ import { listingUriOf } from '../../server/src/contract/listing';
 import { Commands, type BalanceArgs, type BalanceResult, type BalanceScope } from '../../server/src/contract/requests';
 import { TestClient, fileUri } from './client';
 import { exampleJson, makeWorkspace } from './workspace';
+import { scratchDir } from '../support/scratch';
 
 describe('quick fixes', () => {
   let c: TestClient;
@@ -171,7 +171,7 @@ describe('quick fixes', () => {
   });
 
   it('balances only checkpoints under the workspace folders: not a file elsewhere, not through .., not a listing URI', async () => {
-    const elsewhere = mkdtempSync(join(tmpdir(), 'synbal-outside-'));
+    const elsewhere = scratchDir('synbal-outside-');
     try {
       const victim = join(elsewhere, 'victim.json');
       writeFileSync(victim, exampleJson('mlp'));

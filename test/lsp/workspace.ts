@@ -1,11 +1,11 @@
 // Throw-away workspaces of checkpoints for the protocol tests.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { other, relu } from '../../server/src/engine/activation';
 import { EXAMPLES } from '../../server/src/cli/commands';
 import { mlp } from '../../server/src/examples/networks';
 import { networkToJson } from '../../server/src/formats/networkJson';
+import { scratchDir } from '../support/scratch';
 
 export function exampleJson(name: keyof typeof EXAMPLES): string {
   return networkToJson(EXAMPLES[name]());
@@ -25,7 +25,7 @@ export function malformedJson(): string {
 
 /** A temporary folder holding `files`, removed when the test process exits. */
 export function makeWorkspace(files: Record<string, string | Buffer>): string {
-  const root = mkdtempSync(join(tmpdir(), 'synbal-lsp-'));
+  const root = scratchDir('synbal-lsp-');
   process.on('exit', () => rmSync(root, { recursive: true, force: true }));
   for (const [rel, content] of Object.entries(files)) {
     const p = join(root, rel);

@@ -2,9 +2,9 @@
 // them (attributes base64 and stringly typed), weights of uneven scale in one shard, written as
 // model.json + .bin, and run by @tensorflow/tfjs's own GraphModel (tf.io.fromMemory) so a
 // balanced copy can be compared with the original by the format's own runtime.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from './scratch';
 
 type Json = Record<string, unknown>;
 
@@ -100,7 +100,7 @@ export class GraphBuilder {
 
   /** model.json + one shard in a fresh folder; returns the model path. */
   write(name: string): string {
-    const dir = mkdtempSync(join(tmpdir(), 'synbal-graph-'));
+    const dir = scratchDir('synbal-graph-');
     writeFileSync(join(dir, `${name}.bin`), Buffer.concat(this.weights.map((w) => Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength))));
     writeFileSync(join(dir, `${name}.json`), JSON.stringify(this.json(name)));
     return join(dir, `${name}.json`);

@@ -1,14 +1,14 @@
 // The synbal command line, run in-process (main) and as the bundled binary.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { main } from '../../server/src/cli';
 import { parseNetworkJson } from '../../server/src/formats/networkJson';
 import { compareFunctions } from '../../server/src/engine/verify';
 import Ajv2020 from 'ajv/dist/2020';
+import { scratchDir } from '../support/scratch';
 
 const SCHEMAS = join(__dirname, '..', '..', 'server', 'schemas');
 const ajv = new Ajv2020({ allErrors: true, strict: false });
@@ -28,7 +28,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 function scratch(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-cli-'));
+  const dir = scratchDir('synbal-cli-');
   copyFileSync(EXAMPLE, join(dir, 'mlp.json'));
   return dir;
 }
@@ -187,7 +187,7 @@ describe('bad input', async () => {
   ];
   for (const [name, content, message] of cases) {
     it(`${name}: one clear error naming the file, exit 2, nothing written`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'synbal-bad-'));
+      const dir = scratchDir('synbal-bad-');
       const file = join(dir, name);
       writeFileSync(file, content);
       const r = (await run(['balance', file]));
@@ -209,7 +209,7 @@ describe('bad input', async () => {
 
 describe('the bundled binary', async () => {
   it('dist/cli.js runs the demo end to end', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'synbal-demo-'));
+    const dir = scratchDir('synbal-demo-');
     const r = spawnSync(process.execPath, [join(__dirname, '..', '..', 'dist', 'cli.js'), 'demo', '--out', dir], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /30 of 30 balanceable units are out of balance/);

@@ -2,8 +2,7 @@
 // torch worker's errors, cancellation and reuse; tfjs reported cleanly as not installed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BackendUnavailable, ComputeCancelled, type BackendName, type ComputeBackend } from '../../server/src/compute/backend';
@@ -21,6 +20,7 @@ import { mlp } from '../../server/src/examples/networks';
 import { openNetworkFile } from '../../server/src/app/openNetwork';
 import { tensorValues } from '../../server/src/tensor/tensor';
 import { SHAPES, maxRelDiff } from './helpers';
+import { scratchDir } from '../support/scratch';
 
 const PYTHON = '/usr/bin/python3';
 const torchHere = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
@@ -150,7 +150,7 @@ describe('backends that cannot start', () => {
   });
 
   it('an interpreter without torch is named', { skip: existsSync(PYTHON) ? false : `${PYTHON} is missing` }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'synbal-py-'));
+    const dir = scratchDir('synbal-py-');
     try {
       // The same Python without its site packages: no torch to import.
       const shim = join(dir, 'python-without-torch');

@@ -1,13 +1,13 @@
 // Damaged real files through the whole command line: each either still works, or gives one
 // clear error line naming the file, exit code 2, and leaves no output file behind.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { main } from '../../server/src/cli';
 import { rng } from '../../server/src/engine/random';
 import { FORMATS } from '../../server/src/formats/registry';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const CASES_PER_FILE = 24;
@@ -46,7 +46,7 @@ describe('damaged files', () => {
       const outcomes = { worked: 0, refused: 0 };
       for (let k = 0; k < CASES_PER_FILE; k++) {
         const [what, mutate] = MUTATIONS[k % MUTATIONS.length];
-        const dir = mkdtempSync(join(tmpdir(), 'synbal-fuzz-'));
+        const dir = scratchDir('synbal-fuzz-');
         const path = join(dir, file);
         writeFileSync(path, mutate(original, rand));
         if (existsSync(join(MODELS, `${file}.synbal.json`))) copyFileSync(join(MODELS, `${file}.synbal.json`), `${path}.synbal.json`);

@@ -3,8 +3,7 @@
 // as a state dict whose layers a sidecar manifest states; forward pass against the numpy
 // reference of the same weights, balance → write → re-open.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -17,6 +16,7 @@ import { bytesOf, loadTensor } from '../../server/src/formats/core/checkpoint';
 import { prepareKeras } from '../../server/src/formats/keras/index';
 import { detectFormat, networkOf, openModel } from '../../server/src/formats/registry';
 import { engineOutput, fixture, maxRelative, reference } from '../fixtures/keras/helpers';
+import { scratchDir } from '../support/scratch';
 
 const dirs: string[] = [];
 after(() => {
@@ -36,7 +36,7 @@ const MANIFEST = {
 };
 
 function copy(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-keras-weights-'));
+  const dir = scratchDir('synbal-keras-weights-');
   dirs.push(dir);
   const path = join(dir, 'weights_only.h5');
   copyFileSync(fixture('weights_only.h5'), path);

@@ -2,7 +2,6 @@
 // is wrong; nothing else escapes, nothing hangs, and a failed write leaves no file behind.
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { scaledTensors } from '../../server/src/engine/applyScales';
@@ -14,9 +13,10 @@ import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxStructure, openOnnx } from '../../server/src/formats/onnx/reader';
 import { encodeVarint } from '../../server/src/formats/onnx/wire';
 import { onnxToNetwork } from '../../server/src/formats/onnx/network';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
-const dir = mkdtempSync(join(tmpdir(), 'synbal-onnx-bad-'));
+const dir = scratchDir('synbal-onnx-bad-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Opens a file that must be refused; returns the message. */

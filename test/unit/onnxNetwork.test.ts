@@ -2,8 +2,7 @@
 // connections, ties and recurrent edges the builder finds — on the real fixtures and on small
 // graphs that show one operator each.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { compile, type Problem } from '../../server/src/engine/compile';
@@ -20,6 +19,7 @@ import { balance } from '../../server/src/engine/balance';
 import { scaledTensors } from '../../server/src/engine/applyScales';
 import { verifyOnnx } from '../../server/src/formats/onnx/verify';
 import { onnxStructure } from '../../server/src/formats/onnx/reader';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 
@@ -120,7 +120,7 @@ describe('networks of the fixtures', () => {
 
 // ---- one operator at a time ----
 
-const dir = mkdtempSync(join(tmpdir(), 'synbal-onnx-net-'));
+const dir = scratchDir('synbal-onnx-net-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 let seed = 3;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;

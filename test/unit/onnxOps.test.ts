@@ -3,8 +3,7 @@
 // computes PyTorch's output in onnxruntime. Also the shared initializer the exporter makes of
 // identical tensors, the nn.RNN zero initial state, and shapes the rules cannot tell.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { scaledTensors } from '../../server/src/engine/applyScales';
@@ -16,9 +15,10 @@ import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { GraphView } from '../../server/src/formats/onnx/graphView';
 import { onnxStructure } from '../../server/src/formats/onnx/reader';
 import { onnxRuntime, runOnnx } from '../../server/src/formats/onnx/verify';
+import { scratchDir } from '../support/scratch';
 
 const OPS = join(__dirname, '..', 'fixtures', 'ops');
-const tmp = mkdtempSync(join(tmpdir(), 'synbal-ops-'));
+const tmp = scratchDir('synbal-ops-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 interface Io {

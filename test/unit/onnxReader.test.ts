@@ -2,7 +2,6 @@
 // network's safetensors file), every storage encoding, subgraphs, external data, laziness.
 import assert from 'node:assert/strict';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
@@ -13,12 +12,13 @@ import type { TensorEntry } from '../../server/src/formats/core/checkpoint';
 import { readNumbers } from '../../server/src/formats/onnx/tensors';
 import { encodeVarint } from '../../server/src/formats/onnx/wire';
 import { tensorValues } from '../../server/src/tensor/tensor';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; network?: string; initializers?: string[] }[] };
 const onnxFiles = manifest.files.filter((f) => f.name.endsWith('.onnx'));
 
-const root = mkdtempSync(join(tmpdir(), 'synbal-onnx-read-'));
+const root = scratchDir('synbal-onnx-read-');
 after(() => rmSync(root, { recursive: true, force: true }));
 function scratch(): string {
   return mkdtempSync(join(root, 'case-'));

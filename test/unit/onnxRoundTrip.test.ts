@@ -3,7 +3,6 @@
 // same outputs (and PyTorch's reference outputs), and the copy checks balanced.
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { scaledTensors } from '../../server/src/engine/applyScales';
@@ -17,6 +16,7 @@ import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxRuntime, outputValues, runOnnx, verifyOnnx } from '../../server/src/formats/onnx/verify';
 import { onnxToNetwork } from '../../server/src/formats/onnx/network';
 import type { Tensor } from '../../server/src/tensor/tensor';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 
@@ -29,7 +29,7 @@ interface ManifestEntry {
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: ManifestEntry[] };
 const onnxFiles = manifest.files.filter((f) => f.name.endsWith('.onnx'));
 
-const root = mkdtempSync(join(tmpdir(), 'synbal-onnx-'));
+const root = scratchDir('synbal-onnx-');
 after(() => rmSync(root, { recursive: true, force: true }));
 function scratch(): string {
   return mkdtempSync(join(root, 'case-'));

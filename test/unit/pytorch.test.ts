@@ -3,8 +3,7 @@
 // writing balanced copies that change only the changed tensors' bytes and the CRC fields.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, appendFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, utimesSync, appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32, inflateRawSync } from 'node:zlib';
@@ -13,11 +12,12 @@ import { openPytorch, pytorchFormat, type ModuleNode, type PickleStructure } fro
 import { safetensorsFormat } from '../../server/src/formats/safetensors';
 import type { Tensor } from '../../server/src/tensor/tensor';
 import { doubled, hasUnzip } from '../support/checkpoints';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; format: string; keys?: string[]; dtype?: string }[] };
 const PT_FILES = manifest.files.filter((f) => f.format.startsWith('pytorch') || f.format === 'torchscript');
-const work = mkdtempSync(join(tmpdir(), 'synbal-pt-'));
+const work = scratchDir('synbal-pt-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
 const fixture = (name: string): string => join(MODELS, name);

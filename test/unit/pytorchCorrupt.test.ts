@@ -2,8 +2,7 @@
 // must open (when the damage is harmless) or fail with one plain Error that names the file;
 // never a TypeError or RangeError from inside the reader, never a partial output file.
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
@@ -11,10 +10,11 @@ import { ChangedWhileReading, isFloatDType, loadTensor, type Checkpoint } from '
 import { pytorchFormat } from '../../server/src/formats/pytorch/index';
 import { readZipDirectory } from '../../server/src/formats/zip';
 import { FileError } from '../../server/src/errors/fileError';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const FILES = ['mlp_relu.pt', 'mlp_relu_legacy.pt', 'cnn_bn_legacy.pt', 'mlp_relu_module.pt', 'mlp_relu_script.pt', 'mlp_f16.pt'];
-const work = mkdtempSync(join(tmpdir(), 'synbal-ptbad-'));
+const work = scratchDir('synbal-ptbad-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function rng(seed: number): () => number {

@@ -4,8 +4,7 @@
 // structural damage a reader must name instead of crashing on.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -16,8 +15,9 @@ import type { Tensor } from '../../server/src/tensor/tensor';
 import { hasUnzip } from '../support/checkpoints';
 import { FileError } from '../../server/src/errors/fileError';
 import { main } from '../../server/src/cli';
+import { scratchDir } from '../support/scratch';
 
-const work = mkdtempSync(join(tmpdir(), 'synbal-ptsyn-'));
+const work = scratchDir('synbal-ptsyn-');
 after(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 const file = (name: string): string => join(work, `${serial++}-${name}`);

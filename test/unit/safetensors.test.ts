@@ -1,8 +1,7 @@
 // safetensors: the fixtures (F32, F16, BF16, I64), writing patched copies, and every header
 // problem a reader must name (lengths, offsets, overlaps, dtypes, shapes).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ChangedWhileReading, loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
@@ -11,11 +10,12 @@ import { safetensorsFormat, type SafetensorsStructure } from '../../server/src/f
 import { safetensorsIndexFormat } from '../../server/src/formats/safetensors/sharded';
 import { doubled } from '../support/checkpoints';
 import { FileError } from '../../server/src/errors/fileError';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const manifest = JSON.parse(readFileSync(join(MODELS, 'MANIFEST.json'), 'utf8')) as { files: { name: string; format: string; keys?: string[]; dtypes?: string[] }[] };
 const ST_FILES = manifest.files.filter((f) => f.format === 'safetensors' || f.format === 'safetensors-shard');
-const work = mkdtempSync(join(tmpdir(), 'synbal-st-'));
+const work = scratchDir('synbal-st-');
 after(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 const file = (name: string): string => join(work, `${serial++}-${name}`);

@@ -1,8 +1,7 @@
 // Sharded safetensors: the Hugging Face-style index over two shards, read as one checkpoint
 // and written as a new index with renamed, patched shards.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadTensor, readRange } from '../../server/src/formats/core/checkpoint';
@@ -10,11 +9,12 @@ import { safetensorsFormat } from '../../server/src/formats/safetensors';
 import { safetensorsIndexFormat, shardTargetName, type SafetensorsIndexStructure } from '../../server/src/formats/safetensors/sharded';
 import type { Tensor } from '../../server/src/tensor/tensor';
 import { FileError } from '../../server/src/errors/fileError';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 const INDEX = join(MODELS, 'cnn_bn_sharded.safetensors.index.json');
 const SHARDS = ['cnn_bn_sharded-00001-of-00002.safetensors', 'cnn_bn_sharded-00002-of-00002.safetensors'];
-const work = mkdtempSync(join(tmpdir(), 'synbal-sti-'));
+const work = scratchDir('synbal-sti-');
 after(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 

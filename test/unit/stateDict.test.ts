@@ -1,7 +1,6 @@
 // State dicts without a graph: topologies from manifests and from naming conventions.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -14,6 +13,7 @@ import { parseManifest } from '../../server/src/formats/stateDict/manifest';
 import { topologyToNetwork } from '../../server/src/formats/stateDict/layerSpec';
 import { randomTensor } from '../../server/src/examples/networks';
 import { normal, rng } from '../../server/src/engine/random';
+import { scratchDir } from '../support/scratch';
 
 /** An in-memory checkpoint of named random tensors (the entries carry decoded values). */
 function checkpoint(shapes: Record<string, number[]>, path = '/virtual/model.safetensors'): Checkpoint {
@@ -120,7 +120,7 @@ describe('manifests', () => {
   });
 
   it('is found beside the checkpoint', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'synbal-manifest-'));
+    const dir = scratchDir('synbal-manifest-');
     const path = join(dir, 'm.safetensors');
     writeFileSync(`${path}.synbal.json`, JSON.stringify({ version: 1, layers: [{ name: 'a', kind: 'linear', weight: '0.weight', activation: 'relu' }, { name: 'b', kind: 'linear', weight: '2.weight' }] }));
     const built = stateDictToNetwork(checkpoint({ '0.weight': [4, 3], '2.weight': [2, 4] }, path));

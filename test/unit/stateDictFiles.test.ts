@@ -1,8 +1,7 @@
 // Real state dicts (made by PyTorch 1.13): networks from manifests, module lists and settings,
 // checked against PyTorch's own outputs, balanced, written in the same format, re-read.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -14,6 +13,7 @@ import type { Network } from '../../server/src/engine/network';
 import { lp } from '../../server/src/engine/regularizer';
 import { openModel } from '../../server/src/formats/registry';
 import { networkOf } from '../../server/src/formats/registry';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = join(__dirname, '..', 'fixtures', 'models');
 
@@ -47,7 +47,7 @@ function maxDiff(a: number[], b: number[]): number {
 }
 
 function scratchCopy(...files: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-sd-'));
+  const dir = scratchDir('synbal-sd-');
   for (const f of files) copyFileSync(join(MODELS, f), join(dir, f));
   return dir;
 }

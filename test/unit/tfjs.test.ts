@@ -3,8 +3,7 @@
 // forward pass against model.predict, balance → write → re-open, quantized weights, models
 // wrapped in JavaScript modules, and bad input.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -18,6 +17,7 @@ import { compareFunctions } from '../../server/src/engine/verify';
 import { bytesOf, loadTensor, type Checkpoint } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
 import { tfjsToNetwork } from '../../server/src/formats/tfjs/network';
+import { scratchDir } from '../support/scratch';
 
 const FIX = join(__dirname, '..', 'fixtures', 'tfjs');
 const dirs: string[] = [];
@@ -27,7 +27,7 @@ after(() => {
 
 /** A scratch folder holding a copy of a fixture model (its JSON and shards). */
 function scratch(model: string): { dir: string; path: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-tfjs-test-'));
+  const dir = scratchDir('synbal-tfjs-test-');
   dirs.push(dir);
   const json = JSON.parse(readFileSync(join(FIX, `${model}.json`), 'utf8'));
   copyFileSync(join(FIX, `${model}.json`), join(dir, `${model}.json`));
@@ -230,7 +230,7 @@ function asScript(value: unknown, global: string): string {
 
 describe('TF.js models wrapped in JavaScript modules', () => {
   it('reads the model literal and the base64 shard without running them; not written back', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'synbal-tfjs-test-'));
+    const dir = scratchDir('synbal-tfjs-test-');
     dirs.push(dir);
     const json = JSON.parse(readFileSync(join(FIX, 'mlp_uint8.json'), 'utf8'));
     json.weightsManifest[0].paths = ['group1-shard1of1'];

@@ -2,8 +2,7 @@
 // tfjs 4.22.0's GraphModel for the reference outputs): fused ops, depthwise convolutions,
 // AddV2 residuals and Relu6 as a network; forward pass, balance → write → re-open.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -17,6 +16,7 @@ import { compareFunctions } from '../../server/src/engine/verify';
 import { bytesOf, loadTensor } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
 import { tfjsToNetwork } from '../../server/src/formats/tfjs/network';
+import { scratchDir } from '../support/scratch';
 
 const FIX = join(__dirname, '..', 'fixtures', 'tfjs');
 const dirs: string[] = [];
@@ -25,7 +25,7 @@ after(() => {
 });
 
 function scratch(model: string): { dir: string; path: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-tfjs-graph-test-'));
+  const dir = scratchDir('synbal-tfjs-graph-test-');
   dirs.push(dir);
   const json = JSON.parse(readFileSync(join(FIX, `${model}.json`), 'utf8'));
   copyFileSync(join(FIX, `${model}.json`), join(dir, `${model}.json`));

@@ -2,8 +2,7 @@
 // test time: each inspected, its balanceable units found or correctly refused with reasons,
 // balanced, written, re-read and verified with onnxruntime.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { main } from '../../server/src/cli';
@@ -13,6 +12,7 @@ import { lp } from '../../server/src/engine/regularizer';
 import { openModel } from '../../server/src/formats/registry';
 import { networkOf } from '../../server/src/formats/registry';
 import { fetchModel } from '../support/thirdPartyModels';
+import { scratchDir } from '../support/scratch';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -27,7 +27,7 @@ function report(path: string) {
 }
 
 function local(id: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `synbal-${id}-`));
+  const dir = scratchDir(`synbal-${id}-`);
   const path = join(dir, `${id}.onnx`);
   copyFileSync(fetchModel(id), path);
   return path;

@@ -6,8 +6,7 @@
 // torch is installed (and the ONNX comparisons where its `onnx` package is missing).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectFile } from '../../server/src/app/analyse';
@@ -16,6 +15,7 @@ import { balance } from '../../server/src/engine/balance';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { assertLogValid, validateRecord } from './monitorSchema';
+import { scratchDir } from '../support/scratch';
 
 const ROOT = join(__dirname, '..', '..');
 const MODELS = ['ResCNN', 'MLP', 'Grouped', 'Cat', 'Visible'] as const;
@@ -62,7 +62,7 @@ function components(ties: readonly (readonly string[])[]): string[][] {
 
 describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
   const py = pythonWithTorch();
-  const out = mkdtempSync(join(tmpdir(), 'synbal-torchbal-'));
+  const out = scratchDir('synbal-torchbal-');
   after(() => rmSync(out, { recursive: true, force: true }));
   let summary: Summary | undefined;
   const run = (): Summary => {

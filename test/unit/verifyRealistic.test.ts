@@ -2,8 +2,7 @@
 // limits from the original's own sensitivity, and discontinuous outputs judged on their inputs.
 // Fixtures: test/fixtures/verify/generate.py (torch 1.13 exports).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Ajv2020 from 'ajv/dist/2020';
@@ -23,6 +22,7 @@ import { chooseInputShapes, metadataProps } from '../../server/src/formats/onnx/
 import { withExtraOutputs } from '../../server/src/formats/onnx/verifyOutputs';
 import { modelProto, valueInfo } from '../../server/src/formats/onnx/encode';
 import { makeTensor, tensorValues, type Tensor } from '../../server/src/tensor/tensor';
+import { scratchDir } from '../support/scratch';
 
 const FIX = join(__dirname, '..', 'fixtures', 'verify');
 const SCHEMA = JSON.parse(readFileSync(join(__dirname, '..', '..', 'server', 'schemas', 'report.schema.json'), 'utf8'));
@@ -36,7 +36,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
-const scratch = () => mkdtempSync(join(tmpdir(), 'synbal-verify-'));
+const scratch = () => scratchDir('synbal-verify-');
 
 function balanced(path: string): { opened: OpenedNetwork; changed: Map<string, Tensor> } {
   const opened = openNetworkFile(path);

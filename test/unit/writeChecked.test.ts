@@ -3,8 +3,7 @@
 // does; a refused copy leaves nothing behind; a format whose own check cannot run falls back to
 // the engine and says so; replacing files keeps each as .bak.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openNetworkFile, type OpenedNetwork } from '../../server/src/app/openNetwork';
@@ -18,6 +17,7 @@ import type { ModelFormat } from '../../server/src/formats/core/format';
 import { networkToJson } from '../../server/src/formats/networkJson';
 import { mlp } from '../../server/src/examples/networks';
 import type { Tensor } from '../../server/src/tensor/tensor';
+import { scratchDir } from '../support/scratch';
 
 const CHECKED = { enabled: true, force: false, requireCheck: true };
 
@@ -25,7 +25,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function fixture(): { dir: string; path: string; opened: OpenedNetwork; changed: Map<string, Tensor> } {
-  const dir = mkdtempSync(join(tmpdir(), 'synbal-wc-'));
+  const dir = scratchDir('synbal-wc-');
   dirs.push(dir);
   const path = join(dir, 'net.json');
   writeFileSync(path, networkToJson(mlp({ sizes: [5, 8, 8, 3], seed: 4, std: 0.6 })));

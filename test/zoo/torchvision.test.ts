@@ -6,8 +6,7 @@
 //   the PyTorch module (torch.fx), says so, except the differences listed in KNOWN with their reason;
 // - the balanced copy runs in onnxruntime on the saved input and gives PyTorch's output.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { balance } from '../../server/src/engine/balance';
@@ -18,6 +17,7 @@ import { onnxFormat } from '../../server/src/formats/onnx/format';
 import { onnxStructure } from '../../server/src/formats/onnx/reader';
 import { compareOutputs, onnxRuntime, runOnnx } from '../../server/src/formats/onnx/verify';
 import { moduleOfNode, zooCacheDir, zooModels, zooProblem, type ZooModel } from '../support/zoo';
+import { scratchDir } from '../support/scratch';
 
 const MODELS = (process.env.SYNBAL_ZOO_MODELS ?? [
   'resnet18', 'mobilenet_v2', 'mobilenet_v3_small', 'squeezenet1_1', 'densenet121', 'shufflenet_v2_x1_0',
@@ -71,7 +71,7 @@ let tmp = '';
 describe('torchvision corpus (ONNX, torch.onnx.export opset 13)', { skip: problem }, () => {
   let models = new Map<string, ZooModel>();
   before(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'synbal-zoo-'));
+    tmp = scratchDir('synbal-zoo-');
     models = new Map(zooModels(MODELS).map((m) => [m.name, m]));
   });
   after(() => {

@@ -125,7 +125,7 @@ export const MONITOR_VIEW_TYPE = 'synapticBalance.trainingMonitor';
  * The built-in demo training's runs (server/src/monitor/demoRuns.ts trains them): each writes
  * its balance log as `<name>.jsonl` in the output folder, which the client's monitor follows.
  */
-export const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr'] as const;
+export const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr', 'rebalanced-large-lr'] as const;
 export type DemoRunName = (typeof DEMO_RUNS)[number];
 
 export function demoLogName(run: DemoRunName): string {

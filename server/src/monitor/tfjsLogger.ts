@@ -431,10 +431,10 @@ export class TfjsBalanceLogger {
   readonly events: (TfjsBalanceResult & { step: number })[] = [];
 
   /** Balances the model now and logs the balanced state at `step` with the event (a custom loop calls this itself). */
-  balanceNow(step = this.step): TfjsBalanceResult {
+  balanceNow(step = this.step, extra: Record<string, unknown> = {}): TfjsBalanceResult {
     const r = balance(this.model, { p: this.p, tolerance: this.opts.tolerance });
     this.events.push({ ...r, step });
-    this.log(step, { balance: balanceEvent(r) });
+    this.log(step, { ...extra, balance: balanceEvent(r) });
     return r;
   }
 

@@ -11,7 +11,7 @@ import type { FrameLocator, Locator } from 'playwright-core';
 import { fetchModel } from '../support/thirdPartyModels';
 import { ROOT, VsCodeSession, missingPrerequisite } from './codeServer';
 
-const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr'];
+const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr', 'rebalanced-large-lr'];
 
 /** The step of a balance log's last complete line, or -1. */
 function lastStep(file: string): number {
@@ -202,12 +202,12 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     const m = await monitorPage();
     // Titled by file until the log names its run.
     const titles = async (): Promise<string> => (await m.locator('.run-title').allInnerTexts()).map((t) => t.trim()).sort().join(',');
-    await until('three runs named by their logs', async () => (await titles()) === 'balanced-large-lr,sgd,sgd-l2');
+    await until('four runs named by their logs', async () => (await titles()) === 'balanced-large-lr,rebalanced-large-lr,sgd,sgd-l2');
     const stepsShown = async (): Promise<number> => Number(await m.locator('.step-slider').getAttribute('max'));
     await until('logged steps to arrive', async () => (await stepsShown()) >= 3, 120_000);
     const first = await stepsShown();
     await until('more steps, live', async () => (await stepsShown()) > first, 120_000);
-    await until('every run to show a step', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => /^step \d+ · \d+ \/ \d+$/.test(t.trim())), 60_000);
+    await until('every run to show a step', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => /^step \d+ · \d+ \/ \d+( · balanced, ΔR \S+)?$/.test(t.trim())), 60_000);
     // The heatmaps are drawn: several colours on each canvas.
     const colours = await m.locator('canvas.heatmap-canvas').evaluateAll((cs) =>
       (cs as HTMLCanvasElement[]).map((c) => {
@@ -217,7 +217,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
         return seen.size;
       }),
     );
-    assert.equal(colours.length, 3);
+    assert.equal(colours.length, 4);
     assert.ok(colours.every((n) => n >= 3), `heatmap colours per run: ${colours.join(', ')}`);
     // The demo ends by itself; the monitor follows it to the last logged step.
     await until('the demo training to finish', async () => DEMO_RUNS.every((r) => lastStep(join(ws, '.synbal-demo-train', `${r}.jsonl`)) >= 1980), 240_000);

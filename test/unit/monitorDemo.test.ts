@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { runDemo } from '../../server/src/monitor/demoRuns';
 import { LogRun } from '../../client/src/monitor/runs/logRun';
-import type { MonitorFrame, MonitorSeries } from '../../server/src/contract/monitor';
+import { BALANCE_DELTA_R, BALANCE_FIELDS, BALANCE_MAX_DEFICIT, type MonitorFrame, type MonitorSeries } from '../../server/src/contract/monitor';
 import { Recorder } from './monitorHelpers';
 import { assertLogValid } from './monitorSchema';
 
@@ -38,6 +38,8 @@ function total(s: MonitorSeries, i: number): number {
   return t;
 }
 
+const stepTotal = total;
+
 /** Σ|IN − OUT| / Σ(IN + OUT) over every unit of a frame: the scale-free figure. */
 function relative(f: MonitorFrame): number {
   let d = 0;
@@ -63,15 +65,15 @@ describe('demo:train (shortened to 500 steps)', () => {
     for (const s of summaries) runs.set(s.name, await read(s.file));
   });
 
-  it('writes three schema-valid logs with a record every 25 steps', () => {
-    assert.deepEqual([...runs.keys()], ['sgd', 'sgd-l2', 'balanced-large-lr']);
+  it('writes four schema-valid logs with a record every 25 steps', () => {
+    assert.deepEqual([...runs.keys()], ['sgd', 'sgd-l2', 'balanced-large-lr', 'rebalanced-large-lr']);
     for (const name of runs.keys()) assert.equal(assertLogValid(join(out, `${name}.jsonl`)), 21);
     for (const r of runs.values()) {
       assert.deepEqual(r.series.layers, ['h1', 'h2']);
       assert.deepEqual(r.series.units, [48, 48]);
       assert.equal(r.series.steps.at(-1), 500);
     }
-    console.log(`# demo, 3 × 500 steps: ${ms} ms`);
+    console.log(`# demo, 4 × 500 steps: ${ms} ms`);
   });
 
   it('SGD with L2: the total deficit falls towards zero', () => {
@@ -92,5 +94,22 @@ describe('demo:train (shortened to 500 steps)', () => {
     const r = runs.get('balanced-large-lr')!;
     assert.ok(relative(r.first) < 1e-4, `balanced start: ${relative(r.first)}`);
     assert.ok(relative(r.last) > 0.1, `after training: ${relative(r.last)}`);
+  });
+
+  it('rebalanced every 100 steps: balance events at 100 … 500 (the monitor\'s ticks), each restoring the balance the large step lost', () => {
+    const r = runs.get('rebalanced-large-lr')!;
+    const b = r.series.balance!;
+    assert.deepEqual([...b.index].map((i) => r.series.steps[i]), [100, 200, 300, 400, 500]);
+    for (let e = 0; e < b.index.length; e++) {
+      const deltaR = b.values[e * BALANCE_FIELDS + BALANCE_DELTA_R];
+      assert.ok(deltaR > 0, `event ${e}: ΔR ${deltaR}`);
+      assert.ok(b.values[e * BALANCE_FIELDS + BALANCE_MAX_DEFICIT] <= 1e-6);
+      // The step before the event had lost balance again; the event's record is balanced.
+      const i = b.index[e];
+      assert.ok(stepTotal(r.series, i) < 1e-3 * stepTotal(r.series, i - 1), `step ${r.series.steps[i]}: ${stepTotal(r.series, i)} after vs ${stepTotal(r.series, i - 1)} before`);
+    }
+    assert.ok(relative(r.last) < 1e-5, `balanced at the last step: ${relative(r.last)}`);
+    assert.ok(relative(runs.get('balanced-large-lr')!.last) > 1e4 * relative(r.last));
+    for (const name of ['sgd', 'sgd-l2', 'balanced-large-lr']) assert.equal(runs.get(name)!.series.balance, undefined, `${name} has no events`);
   });
 });

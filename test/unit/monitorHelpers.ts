@@ -1,10 +1,10 @@
 // Shared by the monitor tests: a recorder of run events, and balance-log records to write.
-import type { MonitorSeries } from '../../server/src/contract/monitor';
+import type { MonitorBalanceEvents, MonitorSeries } from '../../server/src/contract/monitor';
 import type { RunEvents } from '../../client/src/monitor/runs/runSource';
 
 export type Ev =
   | { kind: 'series'; s: MonitorSeries }
-  | { kind: 'append'; steps: Float64Array; times: Float64Array; values: Float64Array }
+  | { kind: 'append'; steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents }
   | { kind: 'reset' }
   | { kind: 'notice'; level: string; message: string }
   | { kind: 'label'; label: string };
@@ -14,8 +14,8 @@ export class Recorder implements RunEvents {
   series(s: MonitorSeries): void {
     this.events.push({ kind: 'series', s });
   }
-  append(a: { steps: Float64Array; times: Float64Array; values: Float64Array }): void {
-    this.events.push({ kind: 'append', steps: a.steps, times: a.times, values: a.values });
+  append(a: { steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents }): void {
+    this.events.push({ kind: 'append', steps: a.steps, times: a.times, values: a.values, ...(a.balance ? { balance: a.balance } : {}) });
   }
   reset(): void {
     this.events.push({ kind: 'reset' });
@@ -58,7 +58,7 @@ export function costsAt(s: number, l: number, units: number): { in: number[]; ou
   return { in: inC, out: outC };
 }
 
-export function recordLine(step: number, opts: { layers?: string[]; units?: number; run?: string } = {}): string {
+export function recordLine(step: number, opts: { layers?: string[]; units?: number; run?: string; balance?: unknown } = {}): string {
   const layers = (opts.layers ?? ['fc1', 'fc2']).map((name, l) => ({ name, ...costsAt(step, l, opts.units ?? 4), weightNorm: step / 10 + l }));
-  return JSON.stringify({ v: 1, run: opts.run ?? 'test run', step, time: 1_700_000_000 + step, p: 2, layers }) + '\n';
+  return JSON.stringify({ v: 1, run: opts.run ?? 'test run', step, time: 1_700_000_000 + step, p: 2, layers, ...(opts.balance !== undefined ? { balance: opts.balance } : {}) }) + '\n';
 }

@@ -136,14 +136,22 @@ function fakeWebviewApi(init: { vars: Record<string, string>; bodyClass: string 
     /** Posts a host message; plain number arrays become the typed arrays the protocol uses. */
     host(m: Record<string, any>) {
       const msg = structuredClone(m);
+      const balance = (b: any) => {
+        if (b) {
+          b.index = f64(b.index);
+          b.values = f64(b.values);
+        }
+      };
       if (msg.type === 'series') {
         msg.series.steps = f64(msg.series.steps);
         msg.series.times = f64(msg.series.times);
         msg.series.values = f64(msg.series.values);
+        balance(msg.series.balance);
       } else if (msg.type === 'seriesAppend') {
         msg.steps = f64(msg.steps);
         msg.times = f64(msg.times);
         msg.values = f64(msg.values);
+        balance(msg.balance);
       } else if (msg.type === 'frame') {
         for (const l of msg.frame.layers) {
           l.relativeDeficit = f32(l.relativeDeficit);

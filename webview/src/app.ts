@@ -3,18 +3,18 @@
 // through one requestAnimationFrame flush, so a burst of scrub events or appends costs one
 // render and one `requestFrame` per run.
 
-import type { MonitorFrame, MonitorHostMessage, MonitorRunInfo, MonitorViewState } from '../../server/src/contract/monitor';
-import { buildPalette, layerColor, type Palette } from './colorScale';
+import { BALANCE_DELTA_R, type MonitorFrame, type MonitorHostMessage, type MonitorRunInfo, type MonitorViewState } from '../../server/src/contract/monitor';
+import { balanceColor, buildPalette, layerColor, type Palette } from './colorScale';
 import { canvasPng, fileStem, seriesCsv } from './export';
 import { FrameCache } from './frameCache';
 import { Legend } from './legend';
 import { RunColumn } from './runColumn';
-import { Scrubber } from './scrubber';
-import { sameDomain, sharedDomain, type SeriesDomain } from './series';
+import { Scrubber, type ScrubberTick } from './scrubber';
+import { balanceRows, sameDomain, sharedDomain, type SeriesDomain } from './series';
 import { RunSeries } from './seriesData';
 import { readViewState, sameViewState } from './state';
 import { readTheme, watchTheme } from './theme';
-import { Tooltip } from './tooltip';
+import { formatValue, Tooltip } from './tooltip';
 import type { VsCodeApi } from './vscodeApi';
 
 interface Run {
@@ -53,6 +53,8 @@ export class Monitor {
   private frameQueued = false;
   private savedState: MonitorViewState | null = null;
   private domain: SeriesDomain | null = null;
+  /** What the scrubber's balance ticks were drawn from (timeline, lengths, event counts, theme). */
+  private ticksKey = '';
 
   private readonly scrubber: Scrubber;
   private readonly legend = new Legend();
@@ -76,7 +78,7 @@ export class Monitor {
       select: (i) => this.userSelect(i),
       togglePlay: () => this.togglePlay(),
       setFollow: (on) => this.setFollow(on),
-    });
+    }, this.tooltip);
     this.scrubber.setFollow(this.follow);
 
     const toolbar = document.createElement('div');
@@ -147,7 +149,7 @@ export class Monitor {
       case 'seriesAppend': {
         const run = this.runs.get(msg.runId);
         if (!run?.series) return;
-        run.series.append(msg.steps, msg.times, msg.values);
+        run.series.append(msg.steps, msg.times, msg.values, msg.balance);
         run.seriesAppended = true;
         this.reselect();
         break;
@@ -367,6 +369,32 @@ export class Monitor {
     this.scrubber.setLabel(len === 0 ? 'no steps yet' : `step ${t!.series!.step(this.cursor)} · ${this.cursor + 1} / ${len}${this.follow ? ' · live' : ''}`);
   }
 
+  /** The scrubber's balance ticks: every run's events, placed at the timeline index of their step. */
+  private updateBalanceTicks(): void {
+    const t = this.timeline();
+    const len = t?.series?.length ?? 0;
+    let key = `${t?.info.id}:${len}:${this.palette.theme.kind}:${this.palette.theme.balance?.join(',')}`;
+    for (const id of this.order) key += `:${this.runs.get(id)!.series?.balanceCount ?? 0}`;
+    if (key === this.ticksKey) return;
+    this.ticksKey = key;
+    const ticks: ScrubberTick[] = [];
+    if (t && len > 0) {
+      const tl = t.series!;
+      const aligned = tl.isMonotone();
+      for (const id of this.order) {
+        const run = this.runs.get(id)!;
+        const s = run.series;
+        if (!s) continue;
+        for (let e = 0; e < s.balanceCount; e++) {
+          const i = s.balanceIndex(e);
+          const at = run === t || !aligned ? Math.min(i, len - 1) : tl.indexAtOrBefore(s.step(i));
+          ticks.push({ at: len > 1 ? at / (len - 1) : 0.5, rows: () => [['run', run.info.label], ...balanceRows(s, e)] });
+        }
+      }
+    }
+    this.scrubber.setBalanceTicks(ticks, balanceColor(this.palette.theme));
+  }
+
   // ---------------------------------------------------------------- drawing
 
   private schedule(): void {
@@ -399,13 +427,15 @@ export class Monitor {
       }
       const step = run.series!.step(run.selected);
       const frame = this.cache.get(id, run.selected);
+      const ev = run.series!.balanceAt(run.selected);
+      const balanced = ev < 0 ? '' : ` · balanced, ΔR ${formatValue(run.series!.balanceValue(ev, BALANCE_DELTA_R), 4)}`;
       if (frame) {
         if (col.heatmap.current !== frame || run.heatmapDirty) {
           col.heatmap.render(frame, this.palette, layerColorOf);
           col.updateAffordances(frame);
           run.heatmapDirty = false;
         }
-        col.setStatus(`step ${frame.step} · ${run.selected + 1} / ${len}`);
+        col.setStatus(`step ${frame.step} · ${run.selected + 1} / ${len}${balanced}`);
       } else {
         if (run.requested !== run.selected) {
           run.requested = run.selected;
@@ -415,9 +445,10 @@ export class Monitor {
           col.heatmap.render(col.heatmap.current, this.palette, layerColorOf);
           run.heatmapDirty = false;
         }
-        col.setStatus(`step ${step} · ${run.selected + 1} / ${len} · loading…`);
+        col.setStatus(`step ${step} · ${run.selected + 1} / ${len}${balanced} · loading…`);
       }
     }
+    this.updateBalanceTicks();
     this.saveState();
   }
 

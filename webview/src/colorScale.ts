@@ -18,6 +18,13 @@ export interface ThemeColors {
   foreground: Rgb;
   /** Cursor and focus accents (`--vscode-focusBorder`). */
   accent: Rgb;
+  /** Balance-event ticks (`--vscode-charts-green`); balanceColor() falls back when absent. */
+  balance?: Rgb;
+}
+
+/** The colour of balance-event ticks on the series and the scrubber. */
+export function balanceColor(theme: ThemeColors): Rgb {
+  return theme.balance ?? (isLightKind(theme.kind) ? [56, 138, 52] : [137, 209, 133]);
 }
 
 export interface Palette {

@@ -3,7 +3,7 @@
 import type { MonitorFrame, MonitorRunInfo } from '../../server/src/contract/monitor';
 import { HeatmapView, type HeatmapHit } from './heatmap';
 import { SeriesView } from './series';
-import type { Tooltip } from './tooltip';
+import { formatValue, type Tooltip } from './tooltip';
 
 export interface RunColumnEvents {
   exportPng(runId: string): void;
@@ -12,12 +12,7 @@ export interface RunColumnEvents {
   openUnit(runId: string, frame: MonitorFrame, hit: HeatmapHit): void;
 }
 
-function fmt(v: number, digits: number): string {
-  if (v !== v) return 'NaN';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a < 1e-3 || a >= 1e6 ? v.toExponential(digits - 1) : String(+v.toPrecision(digits));
-}
+const fmt = formatValue;
 
 export function hitRows(hit: HeatmapHit, frame: MonitorFrame): [string, string][] {
   const rows: [string, string][] = [
@@ -34,7 +29,7 @@ export function hitRows(hit: HeatmapHit, frame: MonitorFrame): [string, string][
 export class RunColumn {
   readonly element: HTMLElement;
   readonly heatmap = new HeatmapView();
-  readonly series = new SeriesView();
+  readonly series: SeriesView;
   readonly pngButton: HTMLButtonElement;
   readonly csvButton: HTMLButtonElement;
   private readonly title: HTMLSpanElement;
@@ -45,6 +40,7 @@ export class RunColumn {
     events: RunColumnEvents,
     tooltip: Tooltip,
   ) {
+    this.series = new SeriesView(tooltip);
     this.element = document.createElement('section');
     this.element.className = 'run';
     this.element.dataset['runId'] = info.id;

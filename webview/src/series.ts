@@ -3,9 +3,11 @@
 // draws only the new steps, since the axes are padded (whole decades, step range rounded up)
 // so that growing data rarely moves them. Scrubbing redraws just a cursor on an overlay canvas.
 
-import { layerColor, rgbCss, type Palette } from './colorScale';
+import { BALANCE_CONVERGED, BALANCE_DELTA_R, BALANCE_ITERATIONS, BALANCE_MAX_DEFICIT, BALANCE_R_AFTER, BALANCE_R_BEFORE } from '../../server/src/contract/monitor';
+import { balanceColor, layerColor, rgbCss, type Palette } from './colorScale';
 import { R_VALUE, TOTAL_DEFICIT, WEIGHT_NORM, type RunSeries } from './seriesData';
 import { canvasFont } from './theme';
+import { formatValue, type Tooltip } from './tooltip';
 
 /** Axes shared by every run's panels, so runs compare at a glance. */
 export interface SeriesDomain {
@@ -69,6 +71,27 @@ const PANELS: PanelSpec[] = [
 
 const PANEL_HEIGHT = 84;
 const PAD = { left: 46, right: 8, top: 6, bottom: 16 };
+/** A balance tick: a solid mark this tall at the top of the plot, over a faint full-height line. */
+export const BALANCE_TICK_HEIGHT = 6;
+/** Hover distance (CSS px) within which a balance tick shows its tooltip. */
+const BALANCE_HOVER_PX = 4;
+
+/** Tooltip rows of balance event `e`. */
+export function balanceRows(series: RunSeries, e: number): [string, string][] {
+  const v = (k: number) => series.balanceValue(e, k);
+  const rows: [string, string][] = [
+    ['balanced at step', String(series.step(series.balanceIndex(e)))],
+    ['ΔR', formatValue(v(BALANCE_DELTA_R), 4)],
+  ];
+  if (v(BALANCE_R_BEFORE) === v(BALANCE_R_BEFORE) || v(BALANCE_R_AFTER) === v(BALANCE_R_AFTER)) {
+    rows.push(['R', `${formatValue(v(BALANCE_R_BEFORE), 5)} → ${formatValue(v(BALANCE_R_AFTER), 5)}`]);
+  }
+  if (v(BALANCE_ITERATIONS) === v(BALANCE_ITERATIONS)) rows.push(['sweeps', String(v(BALANCE_ITERATIONS))]);
+  if (v(BALANCE_MAX_DEFICIT) === v(BALANCE_MAX_DEFICIT)) rows.push(['max deficit after', formatValue(v(BALANCE_MAX_DEFICIT), 3)]);
+  const c = v(BALANCE_CONVERGED);
+  if (c === c) rows.push(['converged', c ? 'yes' : 'no']);
+  return rows;
+}
 
 interface Panel {
   spec: PanelSpec;
@@ -94,9 +117,12 @@ export class SeriesView {
   private domain: SeriesDomain | null = null;
   /** Steps already on the base canvases; an append draws from here. */
   private drawn = 0;
+  /** Balance events already ticked on the base canvases. */
+  private ticked = 0;
   private byIndex = false;
+  private series: RunSeries | null = null;
 
-  constructor() {
+  constructor(private readonly tooltip?: Tooltip) {
     this.element = document.createElement('div');
     this.element.className = 'series';
     this.panels = PANELS.map((spec) => {
@@ -115,8 +141,47 @@ export class SeriesView {
       stack.append(base, overlay);
       element.append(title, stack);
       this.element.append(element);
+      base.addEventListener('mousemove', (e) => this.hover(base, e));
+      base.addEventListener('mouseleave', () => this.tooltip?.hide());
       return { spec, element, base, overlay };
     });
+  }
+
+  /** The balance event whose tick is nearest `cssX` (within BALANCE_HOVER_PX), or -1. */
+  balanceEventAt(cssX: number): number {
+    const s = this.series;
+    if (!s || !this.domain || s.balanceCount === 0) return -1;
+    // Ticks are in index order, hence in x order (steps are monotone, or x is the index).
+    let lo = 0;
+    let hi = s.balanceCount - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.x(s, s.balanceIndex(mid)) < cssX) lo = mid + 1;
+      else hi = mid;
+    }
+    let best = -1;
+    let dist = BALANCE_HOVER_PX + 0.5;
+    for (const e of [lo - 1, lo]) {
+      if (e < 0 || e >= s.balanceCount) continue;
+      const d = Math.abs(Math.floor(this.x(s, s.balanceIndex(e))) + 0.5 - cssX);
+      if (d < dist) {
+        dist = d;
+        best = e;
+      }
+    }
+    return best;
+  }
+
+  private hover(canvas: HTMLCanvasElement, e: MouseEvent): void {
+    if (!this.tooltip) return;
+    const r = canvas.getBoundingClientRect();
+    const y = e.clientY - r.top;
+    const ev = y >= PAD.top && y <= PANEL_HEIGHT - PAD.bottom ? this.balanceEventAt(e.clientX - r.left) : -1;
+    if (ev < 0 || !this.series) {
+      this.tooltip.hide();
+      return;
+    }
+    this.tooltip.show(e.clientX, e.clientY, balanceRows(this.series, ev));
   }
 
   setWidth(cssWidth: number): boolean {
@@ -149,14 +214,17 @@ export class SeriesView {
         return;
       }
       this.drawLines(ctx, p, series, palette, this.drawn - 1);
+      this.drawBalanceTicks(ctx, series, palette, this.ticked);
     }
     this.drawn = series.length;
+    this.ticked = series.balanceCount;
   }
 
   /** Redraws every panel from scratch (data reset, size, theme or axes changed). */
   draw(series: RunSeries, palette: Palette, domain: SeriesDomain): void {
     this.palette = palette;
     this.domain = domain;
+    this.series = series;
     this.byIndex = !series.isMonotone();
     const dpr = window.devicePixelRatio || 1;
     const font = canvasFont(10);
@@ -176,8 +244,11 @@ export class SeriesView {
       ctx.clearRect(0, 0, this.cssWidth, PANEL_HEIGHT);
       ctx.font = font;
       if (this.drawAxes(ctx, p, series, palette)) this.drawLines(ctx, p, series, palette, 0);
+      this.drawBalanceTicks(ctx, series, palette, 0);
     }
     this.drawn = series.length;
+    this.ticked = series.balanceCount;
+    this.element.dataset['balanceTicks'] = String(series.balanceCount);
     const c = this.cursorIndex;
     this.cursorIndex = -1;
     this.drawCursor(c, series);
@@ -286,6 +357,24 @@ export class SeriesView {
       ctx.stroke();
     }
     ctx.restore();
+  }
+
+  /**
+   * A tick at each balance event from event `from` on: a faint line across the plot and a solid
+   * mark at its top (pixel-aligned, in the theme's balance colour, drawn over the lines).
+   */
+  private drawBalanceTicks(ctx: CanvasRenderingContext2D, series: RunSeries, palette: Palette, from: number): void {
+    if (series.balanceCount <= from) return;
+    const color = balanceColor(palette.theme);
+    const top = PAD.top + 1;
+    const bottom = PANEL_HEIGHT - PAD.bottom - 1;
+    ctx.save();
+    ctx.fillStyle = rgbCss(color, 0.28);
+    for (let e = from; e < series.balanceCount; e++) ctx.fillRect(Math.floor(this.x(series, series.balanceIndex(e))), top + BALANCE_TICK_HEIGHT, 1, bottom - top - BALANCE_TICK_HEIGHT);
+    ctx.fillStyle = rgbCss(color);
+    for (let e = from; e < series.balanceCount; e++) ctx.fillRect(Math.floor(this.x(series, series.balanceIndex(e))) - 1, top, 3, BALANCE_TICK_HEIGHT);
+    ctx.restore();
+    this.element.dataset['balanceTicks'] = String(series.balanceCount);
   }
 
   /** Moves the step cursor; cheap enough to call on every scrub event. */

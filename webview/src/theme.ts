@@ -27,6 +27,7 @@ export function readTheme(): ThemeColors {
     background: background ?? fallback.background,
     foreground: v('--vscode-editor-foreground') ?? v('--vscode-foreground') ?? fallback.foreground,
     accent: v('--vscode-focusBorder') ?? fallback.accent,
+    balance: v('--vscode-charts-green') ?? v('--vscode-testing-iconPassed') ?? undefined,
   };
 }
 

@@ -42,3 +42,11 @@ export class Tooltip {
     this.element.hidden = true;
   }
 }
+
+/** A figure for a tooltip: `digits` significant digits, exponent form when very small or large. */
+export function formatValue(v: number, digits: number): string {
+  if (v !== v) return 'NaN';
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a < 1e-3 || a >= 1e6 ? v.toExponential(digits - 1) : String(+v.toPrecision(digits));
+}

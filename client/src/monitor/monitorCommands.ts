@@ -33,7 +33,7 @@ export async function startDemoTraining(context: vscode.ExtensionContext, client
   child.stderr?.on('data', (d: Buffer) => output.appendLine(`[demo training] ${d.toString().trimEnd()}`));
   MonitorPanel.show(context, client, logs);
   await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Synaptic Balance: demo training (SGD, SGD + L2, balanced start with a large step)', cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: 'Synaptic Balance: demo training (SGD, SGD + L2, balanced start with a large step, the same rebalanced every 100 steps)', cancellable: true },
     (_progress, token) =>
       new Promise<void>((resolve) => {
         token.onCancellationRequested(() => child.kill());

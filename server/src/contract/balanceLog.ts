@@ -88,12 +88,30 @@ export interface LayerRecord {
   weightNorm?: number;
 }
 
+/**
+ * A balancing done by the training process at this step (synbal_torch.BalanceSchedule, the
+ * TF.js logger's `balanceEvery`): the record's layers are the balanced state. Scalars as read
+ * (NaN for null); the optional ones are NaN / undefined when not logged.
+ */
+export interface BalanceEvent {
+  /** R before − R after (Σ|w|^p over the balanced layers' weights and biases). */
+  deltaR: number;
+  RBefore: number;
+  RAfter: number;
+  /** Sweeps the balancing took; NaN when not logged. */
+  iterations: number;
+  /** Largest relative deficit of a balanceable unit after balancing; NaN when not logged. */
+  maxDeficit: number;
+  converged?: boolean;
+}
+
 export interface LogRecord {
   run?: string;
   step: number;
   time: number;
   p: number;
   layers: LayerRecord[];
+  balance?: BalanceEvent;
 }
 
 function scalar(v: unknown, what: string): number | undefined {
@@ -130,6 +148,23 @@ function layerOf(raw: unknown, i: number): LayerRecord {
   return layer;
 }
 
+function balanceOf(raw: unknown): BalanceEvent {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`"balance" must be an object, not ${JSON.stringify(raw)}`);
+  const o = raw as Record<string, unknown>;
+  if (o.deltaR === undefined) throw new Error('"balance" needs "deltaR"');
+  const num = (k: string) => scalar(o[k], `balance.${k}`) ?? NaN;
+  const ev: BalanceEvent = { deltaR: num('deltaR'), RBefore: num('RBefore'), RAfter: num('RAfter'), iterations: NaN, maxDeficit: num('maxDeficit') };
+  if (o.iterations !== undefined) {
+    if (typeof o.iterations !== 'number' || !Number.isInteger(o.iterations) || o.iterations < 0) throw new Error(`balance.iterations must be an integer ≥ 0, not ${JSON.stringify(o.iterations)}`);
+    ev.iterations = o.iterations;
+  }
+  if (o.converged !== undefined) {
+    if (typeof o.converged !== 'boolean') throw new Error(`balance.converged must be true or false, not ${JSON.stringify(o.converged)}`);
+    ev.converged = o.converged;
+  }
+  return ev;
+}
+
 /** Parses and checks one log line. */
 export function parseRecord(line: string): LogRecord {
   let raw: unknown;
@@ -153,5 +188,7 @@ export function parseRecord(line: string): LogRecord {
     if (seen.has(l.name)) throw new Error(`layer ${l.name} appears twice`);
     seen.add(l.name);
   }
-  return { run: o.run as string | undefined, step: o.step, time: o.time, p, layers };
+  const rec: LogRecord = { run: o.run as string | undefined, step: o.step, time: o.time, p, layers };
+  if (o.balance !== undefined) rec.balance = balanceOf(o.balance);
+  return rec;
 }

@@ -40,7 +40,28 @@ export interface MonitorSeries {
   /** Wall time of each step, seconds since the epoch. */
   times: Float64Array;
   values: Float64Array;
+  /** Steps where the network was balanced (absent: none). */
+  balance?: MonitorBalanceEvents;
 }
+
+/**
+ * The balance events of a run (steps where the training process balanced the network), sparse:
+ * `index[e]` is the event's position in the run's series (ascending), and
+ * `values[e * BALANCE_FIELDS + k]` its figures, k = BALANCE_DELTA_R … BALANCE_CONVERGED
+ * (NaN where not logged; converged is 1, 0 or NaN).
+ */
+export interface MonitorBalanceEvents {
+  index: Float64Array;
+  values: Float64Array;
+}
+
+export const BALANCE_DELTA_R = 0;
+export const BALANCE_R_BEFORE = 1;
+export const BALANCE_R_AFTER = 2;
+export const BALANCE_ITERATIONS = 3;
+export const BALANCE_MAX_DEFICIT = 4;
+export const BALANCE_CONVERGED = 5;
+export const BALANCE_FIELDS = 6;
 
 export interface MonitorLayerFrame {
   name: string;
@@ -67,8 +88,8 @@ export interface MonitorFrame {
 export type MonitorHostMessage =
   | { type: 'runs'; runs: MonitorRunInfo[] }
   | { type: 'series'; series: MonitorSeries }
-  /** New steps at the end of a run's series (same layout as `MonitorSeries`). */
-  | { type: 'seriesAppend'; runId: string; steps: Float64Array; times: Float64Array; values: Float64Array }
+  /** New steps at the end of a run's series (same layout as `MonitorSeries`; `balance.index` counts from the series' start). */
+  | { type: 'seriesAppend'; runId: string; steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents }
   /** The run's source was truncated or replaced: its series restarts empty. */
   | { type: 'runReset'; runId: string }
   | { type: 'frame'; frame: MonitorFrame }
@@ -104,7 +125,7 @@ export const MONITOR_VIEW_TYPE = 'synapticBalance.trainingMonitor';
  * The built-in demo training's runs (server/src/monitor/demoRuns.ts trains them): each writes
  * its balance log as `<name>.jsonl` in the output folder, which the client's monitor follows.
  */
-export const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr'] as const;
+export const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr', 'rebalanced-large-lr'] as const;
 export type DemoRunName = (typeof DEMO_RUNS)[number];
 
 export function demoLogName(run: DemoRunName): string {

@@ -2,7 +2,8 @@
 // ways, each logged with the TF.js balance logger, showing the paper's claims (theory.md,
 // "Claims to reproduce" 1): SGD with L2 drives the total deficit towards zero; plain SGD
 // leaves it where it started; from a balanced start, a large learning rate without L2 loses
-// the balance.
+// the balance; and the same large learning rate with the network balanced again every 100
+// steps (the logger's balance(), logged as balance events: the monitor's ticks).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoLogName, type DemoRunName } from '../contract/monitor';
@@ -26,6 +27,8 @@ export interface RunSpec {
   lr: number;
   l2: number;
   balancedStart: boolean;
+  /** Balance (TfjsBalanceLogger.balanceNow) every this many steps, logging the event. */
+  balanceEvery?: number;
 }
 
 export const RUNS: RunSpec[] = [
@@ -35,6 +38,8 @@ export const RUNS: RunSpec[] = [
   { name: 'sgd-l2', lr: 0.02, l2: 0.05, balancedStart: false },
   // Five times the plain run's rate: the discrete steps' second-order terms break the balance.
   { name: 'balanced-large-lr', lr: 0.1, l2: 0, balancedStart: true },
+  // The same, balanced again every 100 steps: the deficit grows back between the events.
+  { name: 'rebalanced-large-lr', lr: 0.1, l2: 0, balancedStart: true, balanceEvery: 100 },
 ];
 
 export interface DemoOptions {
@@ -129,7 +134,7 @@ function startRun(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'repor
     ],
   });
   model.setWeights(weights.flatMap((w, k) => [tf.tensor2d(w.kernel, [SIZES[k], SIZES[k + 1]]), tf.tensor1d(w.bias)]));
-  const logger = new TfjsBalanceLogger(model, { file, every: opts.logEvery, run: spec.name });
+  const logger = new TfjsBalanceLogger(model, { file, every: opts.logEvery, run: spec.name, tolerance: 1e-6 });
   const n = 2048;
   const data = dataset(opts.seed, n);
   const X = tf.tensor2d(data.x, [n, SIZES[0]]);
@@ -145,7 +150,8 @@ function startRun(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'repor
       const idx = tf.tensor1d(Int32Array.from({ length: opts.batch }, () => Math.floor(pick() * n)), 'int32');
       const xb = tf.gather(X, idx);
       const yb = tf.gather(Y, idx);
-      const wantLoss = step % opts.logEvery === 0;
+      const balanceNow = spec.balanceEvery !== undefined && step % spec.balanceEvery === 0;
+      const wantLoss = step % opts.logEvery === 0 || balanceNow;
       const cost = optimizer.minimize(
         () => {
           const pred = model.apply(xb) as import('@tensorflow/tfjs').Tensor;
@@ -162,7 +168,10 @@ function startRun(tf: Tf, spec: RunSpec, opts: Required<Omit<DemoOptions, 'repor
         loss = (await cost.data())[0];
         cost.dispose();
       }
-      if (wantLoss) logger.log(step, Number.isFinite(loss) ? { loss } : {});
+      const extra = Number.isFinite(loss) ? { loss } : {};
+      // A balance event's record is the step's record (the balanced state): not logged twice.
+      if (balanceNow) logger.balanceNow(step, extra);
+      else if (wantLoss) logger.log(step, extra);
     },
     finish(): RunSummary {
       tf.dispose([X, Y]);

@@ -108,7 +108,7 @@ export class LogRun extends PolledRun {
     }
     const scalars = new Map(rec.layers.map((l) => [l.name, layerScalars(l)]));
     const units = new Map(rec.layers.map((l) => [l.name, unitCount(l)]));
-    const r = this.store.add({ step: rec.step, time: rec.time, layers: scalars, units });
+    const r = this.store.add({ step: rec.step, time: rec.time, layers: scalars, units, balance: rec.balance });
     this.ranges.push(line.start, line.end);
     if (r.newLayers.length > 0) this.notice('info', `${this.file}:${line.number}: layer(s) ${r.newLayers.join(', ')} first logged at step ${rec.step}`);
     // A grown layout invalidates what the host holds: it gets the whole series again.

@@ -1,11 +1,11 @@
 // What a run tells its host (client/src/monitor): the contract both sides code against.
-import type { MonitorFrame, MonitorRunInfo, MonitorSeries } from '../../../../server/src/contract/monitor';
+import type { MonitorBalanceEvents, MonitorFrame, MonitorRunInfo, MonitorSeries } from '../../../../server/src/contract/monitor';
 import type { CheckpointCostsResult } from '../../../../server/src/contract/requests';
 
 export interface RunEvents {
   /** The whole series: first load, and after a reset. */
   series(s: MonitorSeries): void;
-  append(a: { runId: string; steps: Float64Array; times: Float64Array; values: Float64Array }): void;
+  append(a: { runId: string; steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents }): void;
   reset(runId: string): void;
   notice(n: { runId: string; level: 'info' | 'warning' | 'error'; message: string }): void;
   /** The log's `run` name once known. */

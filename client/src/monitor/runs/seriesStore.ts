@@ -1,6 +1,7 @@
 // The per-step scalars of a run in flat growable arrays (MonitorSeries layout), plus where each
 // step came from (a byte range, a checkpoint): what a run keeps in memory however long it is.
-import type { MonitorLayerScalars, MonitorSeries } from '../../../../server/src/contract/monitor';
+import type { BalanceEvent } from '../../../../server/src/contract/balanceLog';
+import { BALANCE_FIELDS, type MonitorBalanceEvents, type MonitorLayerScalars, type MonitorSeries } from '../../../../server/src/contract/monitor';
 
 const K = 3;
 
@@ -34,6 +35,8 @@ export interface StepScalars {
   layers: Map<string, MonitorLayerScalars>;
   /** Units per layer name, as seen in this step. */
   units: Map<string, number>;
+  /** The network was balanced at this step. */
+  balance?: BalanceEvent;
 }
 
 /** True when the layout (layers, their unit counts) grew: the series must be sent again whole. */
@@ -46,6 +49,9 @@ export class SeriesStore {
   private readonly steps = new Growable();
   private readonly times = new Growable();
   private values = new Growable();
+  /** Balance events: series index, and BALANCE_FIELDS figures each (sparse: most steps have none). */
+  private readonly balanceIndex = new Growable(16);
+  private readonly balanceValues = new Growable(16 * BALANCE_FIELDS);
 
   get length(): number {
     return this.steps.length;
@@ -88,19 +94,44 @@ export class SeriesStore {
       this.values.push(v ? v.R : NaN);
       this.values.push(v ? v.weightNorm : NaN);
     }
+    if (s.balance) {
+      const b = s.balance;
+      this.balanceIndex.push(this.steps.length);
+      for (const v of [b.deltaR, b.RBefore, b.RAfter, b.iterations, b.maxDeficit, b.converged === undefined ? NaN : b.converged ? 1 : 0]) this.balanceValues.push(v);
+    }
     this.steps.push(s.step);
     this.times.push(s.time);
     return { index: this.length - 1, relayout, newLayers: this.layers.length > newLayers.length ? newLayers : [] };
   }
 
   series(runId: string): MonitorSeries {
-    return { runId, layers: [...this.layers], units: [...this.units], steps: this.steps.view(), times: this.times.view(), values: this.values.view() };
+    const s: MonitorSeries = { runId, layers: [...this.layers], units: [...this.units], steps: this.steps.view(), times: this.times.view(), values: this.values.view() };
+    const balance = this.balanceFrom(0);
+    if (balance) s.balance = balance;
+    return s;
+  }
+
+  /** Balance events at series index `from` or later (indices still count from the start); undefined when none. */
+  private balanceFrom(from: number): MonitorBalanceEvents | undefined {
+    const idx = this.balanceIndex;
+    let e = idx.length;
+    while (e > 0 && idx.data[e - 1] >= from) e--;
+    if (e === idx.length) return undefined;
+    return { index: idx.view(e), values: this.balanceValues.view(e * BALANCE_FIELDS) };
   }
 
   /** Steps from index `from` on, for an append message. */
-  tail(runId: string, from: number): { runId: string; steps: Float64Array; times: Float64Array; values: Float64Array } {
+  tail(runId: string, from: number): { runId: string; steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents } {
     const w = this.layers.length * K;
-    return { runId, steps: this.steps.view(from), times: this.times.view(from), values: this.values.view(from * w, this.length * w) };
+    const t: { runId: string; steps: Float64Array; times: Float64Array; values: Float64Array; balance?: MonitorBalanceEvents } = { runId, steps: this.steps.view(from), times: this.times.view(from), values: this.values.view(from * w, this.length * w) };
+    const balance = this.balanceFrom(from);
+    if (balance) t.balance = balance;
+    return t;
+  }
+
+  /** Balance events so far. */
+  get balanceCount(): number {
+    return this.balanceIndex.length;
   }
 
   clear(): void {
@@ -110,5 +141,7 @@ export class SeriesStore {
     this.steps.length = 0;
     this.times.length = 0;
     this.values = new Growable();
+    this.balanceIndex.length = 0;
+    this.balanceValues.length = 0;
   }
 }

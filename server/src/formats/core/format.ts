@@ -1,6 +1,7 @@
 // What every format folder provides: one ModelFormat that sniffs, opens, builds the network,
 // writes, and (where the format can run its own files) verifies a written copy. Formats import
 // this module, never the registry, so the registry is the only place that lists them.
+import type { FunctionCheck } from '../../contract/requests';
 import type { Network } from '../../engine/network';
 import type { Tensor } from '../../tensor/tensor';
 import type { Checkpoint } from './checkpoint';
@@ -21,25 +22,15 @@ export interface BuiltNetwork {
   notes: string[];
 }
 
-/** How far a written copy's outputs are from the original's on the same random inputs. */
-export interface WrittenCheck {
+/**
+ * How far a written copy's outputs are from the original's on the same random inputs: the
+ * figures the contract reports (inputs used, inconclusive, judged-on values, limit), and what ran.
+ */
+export interface WrittenCheck extends FunctionCheck {
   /** What ran both: `onnxruntime`, `engine forward pass`. */
   method: string;
-  maxAbsolute: number;
-  maxRelative: number;
-  samples: number;
   /** Time steps per sample (recurrent networks); 1 otherwise. */
   steps: number;
-  /** The input shapes fed, and where their open dimensions' sizes came from. */
-  inputs?: { name: string; shape: number[]; source: string; note?: string }[];
-  /** Why the check proves nothing (outputs the same for every input), when it does not. */
-  inconclusive?: string;
-  /** Discontinuous outputs (ArgMax, masks), judged on the continuous values feeding them. */
-  judgedOn?: { output: string; via: string[]; flipped?: number; of?: number }[];
-  /** A limit the check established itself (half precision: from the original's own sensitivity), and how. */
-  limit?: number;
-  limitBasis?: string;
-  notes?: string[];
 }
 
 /** What a front end asks of a check. */

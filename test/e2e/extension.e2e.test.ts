@@ -257,7 +257,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     const m = await monitorPage();
     await until('the restored runs', async () => {
       const titles = (await m.locator('.run-title').allInnerTexts()).map((t) => t.trim()).sort().join(',');
-      return titles === 'balanced-large-lr,ckpts,sgd,sgd-l2';
+      return titles === 'balanced-large-lr,ckpts,rebalanced-large-lr,sgd,sgd-l2';
     });
     await until('their series', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => /^step \d+ · \d+ \/ \d+/.test(t.trim())), 60_000);
   });

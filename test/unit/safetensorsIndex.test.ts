@@ -81,15 +81,24 @@ describe('sharded safetensors', () => {
     });
   });
 
-  it('writing over the index itself replaces index and shards, keeping .bak copies', () => {
+  it('writing over the index itself: new shards under fresh names, the index switched last; the old set kept as the .bak', () => {
     const index = copySet();
     const cp = safetensorsIndexFormat.open(index);
     const w = scaled(loadTensor(cp.tensors.find((t) => t.name === '10.weight')!), 3);
     const written = safetensorsIndexFormat.write(cp, new Map([['10.weight', w]]), index, { backup: true });
-    assert.deepEqual(written.map((p) => basename(p)), [basename(INDEX), ...SHARDS]);
-    for (const f of [basename(INDEX), ...SHARDS]) assert.ok(readFileSync(join(index, '..', `${f}.bak`)).equals(readFileSync(join(MODELS, f))), f);
+    assert.equal(written[0], index);
+    for (const p of written.slice(1)) assert.match(basename(p), new RegExp(`^cnn_bn_sharded\\.synbal-${process.pid}-\\d+-0000[12]-of-00002\\.safetensors$`));
+    // The old index is the .bak, and the shards it names are untouched.
+    assert.ok(readFileSync(`${index}.bak`).equals(readFileSync(INDEX)));
+    for (const f of SHARDS) assert.ok(readFileSync(join(index, '..', f)).equals(readFileSync(join(MODELS, f))), f);
     const back = safetensorsIndexFormat.open(index);
     assert.deepEqual(Array.from(loadTensor(back.tensors.find((t) => t.name === '10.weight')!).data), Array.from(w.data));
+    // Two more writes: the .bak names the previous set, and this tool's shards that neither the
+    // index nor its .bak names go (the user's own original shards stay).
+    const second = safetensorsIndexFormat.write(back, new Map(), index, { backup: true });
+    const third = safetensorsIndexFormat.write(safetensorsIndexFormat.open(index), new Map(), index, { backup: true });
+    const left = readdirSync(join(index, '..')).sort();
+    assert.deepEqual(left, [basename(INDEX), `${basename(INDEX)}.bak`, ...SHARDS, ...second.slice(1).map((p) => basename(p)), ...third.slice(1).map((p) => basename(p))].sort());
   });
 
   it('shard names for shards that do not follow the -0000N-of-0000M pattern', () => {

@@ -8,7 +8,9 @@ import { compareFunctions, verifyLimit } from '../engine/verify';
 import type { Network } from '../engine/network';
 import { FileError } from '../errors/fileError';
 import type { ModelFormat } from '../formats/core/format';
-import { keepBackup } from '../formats/core/safeWrite';
+import { assertUnchangedSinceRead } from '../formats/core/checkpoint';
+import { beforeCommit, guardCommits, keepBackup, removeStaleTemporaries, testPause } from '../formats/core/safeWrite';
+import { lockTarget } from '../formats/core/targetLock';
 import { networkOf } from '../formats/registry';
 import type { Tensor } from '../tensor/tensor';
 import type { OpenedNetwork } from './openNetwork';
@@ -39,20 +41,44 @@ export function isStagingFolder(name: string): boolean {
   return name.startsWith('.') && name.includes(STAGING_MARK);
 }
 
+/**
+ * Writes the balanced copy of `opened` to `target` under the one policy. Around it: the target's
+ * lock (a second writer of the same file is refused, naming this process), the removal of what
+ * killed runs left beside the target (stale staging folders and temporary files, files of a
+ * multi-file set that no index names), and, right before every rename into place, the check
+ * that the input still holds the bytes it was balanced from (never a blend of old and new).
+ */
 export async function writeChecked(opened: OpenedNetwork, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteCheckedOptions): Promise<CheckedWrite> {
+  const release = lockTarget(target);
+  try {
+    testPause('locked');
+    removeStaleTemporaries(target, STAGING_MARK);
+    opened.format.tidy?.(target);
+    const guard = () => assertUnchangedSinceRead(opened.checkpoint);
+    guard();
+    if (!opts.verify.enabled) return { written: guardCommits(guard, () => opened.format.write(opened.checkpoint, changed, target, { backup: opts.backup })) };
+    return await writeStagedAndChecked(opened, changed, target, opts, guard);
+  } finally {
+    release();
+  }
+}
+
+async function writeStagedAndChecked(opened: OpenedNetwork, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteCheckedOptions, guard: () => void): Promise<CheckedWrite> {
   const { format, checkpoint } = opened;
-  if (!opts.verify.enabled) return { written: format.write(checkpoint, changed, target, { backup: opts.backup }) };
   const staging = join(dirname(target), `.${basename(target)}${STAGING_MARK}${process.pid}-${Date.now()}`);
   mkdirSync(staging);
   try {
     const staged = join(staging, basename(target));
-    const files = format.write(checkpoint, changed, staged);
+    const files = format.write(checkpoint, changed, staged, { finalFolder: dirname(target) });
     const outside = files.find((f) => relative(staging, f).startsWith('..'));
     if (outside) throw new FileError(checkpoint.path, `the ${format.id} writer wrote ${outside} outside its staging folder`);
     opts.onChecking?.(format.verifyWritten ? `running both files (${format.id})` : 'reading the written file back');
     const { verification, skipped } = await checkCopy(opened, staged, opts.activation, opts.verify);
     refuseUnlessForced(checkpoint.path, verification, skipped, changed, opts.verify);
-    return { written: moveInto(files, dirname(target), opts.backup), verification, skipped };
+    const former = format.filesOf?.(target);
+    const written = guardCommits(guard, () => moveInto(files, dirname(target), opts.backup));
+    format.tidy?.(target, former);
+    return { written, verification, skipped };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -108,12 +134,21 @@ function refuseUnlessForced(path: string, v: Verification | undefined, skipped: 
   }
 }
 
-/** Renames the staged files into `dir` (same file system), each replaced file kept as `.bak` when asked. */
+/**
+ * Renames the staged files into `dir` (same file system), each replaced file kept as `.bak` when
+ * asked. The main file (the first) goes last: for a set committed by its index, that rename is
+ * the commit point, and the files it names are all in place before it.
+ */
 function moveInto(files: readonly string[], dir: string, backup: boolean): string[] {
-  return files.map((f) => {
+  const order = [...files.slice(1), ...files.slice(0, 1)];
+  for (const f of order) {
     const dest = join(dir, basename(f));
-    if (backup && existsSync(dest)) keepBackup(dest);
+    if (f === files[0]) testPause('before-commit');
+    const replacing = existsSync(dest);
+    if (backup && replacing) keepBackup(dest);
+    // A file under a fresh name is no commit yet (a new shard); the main file, or one replaced, is.
+    if (f === files[0] || replacing) beforeCommit();
     renameSync(f, dest);
-    return dest;
-  });
+  }
+  return files.map((f) => join(dir, basename(f)));
 }

@@ -1,5 +1,6 @@
 // What every format reader produces: named tensors as byte ranges in files (read lazily),
 // plus whatever structure the format has (an ONNX graph, a pickled module tree).
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Network } from '../../engine/network';
 import { DTYPE_BYTES, SHARED_MIN_BYTES, backingBuffer, type DType } from '../../tensor/dtype';
@@ -50,6 +51,12 @@ export interface TensorEntry {
   decoded?: Tensor;
   /** Why this tensor cannot be written back (e.g. quantized), when it cannot. */
   readOnlyReason?: string;
+  /**
+   * A digest of the bytes `loadTensor` read (set when it reads them from the file): before a
+   * balanced copy is committed, `assertUnchangedSinceRead` reads the range again and compares,
+   * so a file rewritten in between (even to the same size and mtime) is never blended.
+   */
+  readDigest?: string;
 }
 
 export interface FileStamp {
@@ -91,6 +98,58 @@ export function assertUnchanged(cp: Checkpoint): void {
   }
 }
 
+/** The digest `readDigest` holds (SHA-1: fast, and no adversary is assumed, only a training run). */
+export function digestOf(bytes: Buffer): string {
+  return createHash('sha1').update(bytes).digest('hex');
+}
+
+/** The digest of [offset, offset + length) of an open file, read through one reused buffer. */
+function digestOfRange(fd: number, offset: number, length: number, chunk: Buffer): string | undefined {
+  const h = createHash('sha1');
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.length, length - done), offset + done);
+    if (n === 0) return undefined;
+    h.update(chunk.subarray(0, n));
+    done += n;
+  }
+  return h.digest('hex');
+}
+
+/**
+ * The commit point's check: every file the checkpoint spans has its size and mtime of when it
+ * was opened (`assertUnchanged`), and every tensor that was read still has the bytes that were
+ * read (their digests). A file rewritten while it was balanced — a training run saving it, even
+ * one that keeps its size and restores its mtime — throws `ChangedWhileReading` naming it, so
+ * that no copy mixing the weights read with the file's new bytes is ever written.
+ */
+export function assertUnchangedSinceRead(cp: Checkpoint): void {
+  assertUnchanged(cp);
+  const byFile = new Map<string, TensorEntry[]>();
+  for (const t of cp.tensors) {
+    if (t.readDigest === undefined) continue;
+    const list = byFile.get(t.file);
+    if (list) list.push(t);
+    else byFile.set(t.file, [t]);
+  }
+  const chunk = Buffer.allocUnsafe(1 << 22);
+  for (const [file, entries] of byFile) {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      throw new ChangedWhileReading(file, 'the file disappeared while it was being balanced; nothing written');
+    }
+    try {
+      for (const t of entries) {
+        if (digestOfRange(fd, t.offset, t.byteLength, chunk) !== t.readDigest) {
+          throw new ChangedWhileReading(file, `the file changed while it was being balanced (tensor ${t.name} no longer has the bytes that were read); nothing written — balance it again once it is saved`);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
 
 /** Reads [offset, offset + length) of a file (into shared memory when large, by several threads). */
 export function readRange(path: string, offset: number, length: number): Buffer {
@@ -166,5 +225,7 @@ export function loadTensor(entry: TensorEntry): Tensor {
   if (expected !== entry.byteLength) {
     throw new FileError(entry.file, `tensor ${entry.name} has shape [${entry.shape.join(', ')}] (${expected} bytes) but ${entry.byteLength} bytes of data`);
   }
-  return { name: entry.name, dtype: entry.dtype, shape: entry.shape, data: typedFromBytes(entry.dtype, readRange(entry.file, entry.offset, entry.byteLength)) };
+  const bytes = readRange(entry.file, entry.offset, entry.byteLength);
+  entry.readDigest = digestOf(bytes);
+  return { name: entry.name, dtype: entry.dtype, shape: entry.shape, data: typedFromBytes(entry.dtype, bytes) };
 }

@@ -9,6 +9,11 @@ import type { Checkpoint } from './checkpoint';
 export interface WriteOptions {
   /** Replacing the input itself: keep `<file>.bak`. */
   backup?: boolean;
+  /**
+   * Where the written files will finally go when the target is in a staging folder
+   * (writeChecked.ts): a format that names files after what is there (sharded shards) looks here.
+   */
+  finalFolder?: string;
 }
 
 export interface NetworkOptions {
@@ -95,4 +100,11 @@ export interface ModelFormat {
    * here): the engine's forward pass over the network read back from the written copy.
    */
   verifyWritten?: WrittenVerifier;
+  /**
+   * A multi-file format whose set is committed by its main file (a sharded index renamed into
+   * place last): the files `target` names now (before a commit replaces it), and the removal of
+   * files that no committed set names any more (left by a killed run, or replaced by the commit).
+   */
+  filesOf?(target: string): string[];
+  tidy?(target: string, formerFiles?: readonly string[]): string[];
 }

@@ -1,7 +1,7 @@
 // Sharded safetensors (Hugging Face style): `<name>.safetensors.index.json` maps each tensor
 // to a shard file beside it. Reading gives every shard's tensors as one checkpoint; writing
 // gives a new index plus a patched copy of every shard, named after the new index.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
 import { ChangedWhileReading, assertUnchanged, stampOf, type Checkpoint, type TensorEntry } from '../core/checkpoint';
@@ -9,7 +9,7 @@ import { stateDictToNetwork } from '../stateDict/build';
 import { FileError, asFileError, fail } from '../../errors/fileError';
 import { tensorPatches } from '../core/tensorPatches';
 import type { ModelFormat, WriteOptions } from '../core/format';
-import { writeFileSafely } from '../core/safeWrite';
+import { notACommit, processAlive, testPause, writeFileSafely } from '../core/safeWrite';
 import { openSafetensors, writeSafetensorsFile, type SafetensorsStructure } from './index';
 
 export const SAFETENSORS_INDEX_FORMAT = 'safetensors-index';
@@ -135,31 +135,59 @@ export function shardTargetName(stem: string, shard: string, index: number, coun
   return `${stem}-${String(index + 1).padStart(width, '0')}-of-${String(count).padStart(width, '0')}.safetensors`;
 }
 
+/** The tag of shards written beside an index that already exists: `<stem>.synbal-PID-TIME-…`. */
+const SHARD_MARK = '.synbal-';
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** "<stem>-00001-of-00002.safetensors" → "<stem>.synbal-PID-TIME-00001-of-00002.safetensors". */
+function markedShardName(stem: string, plain: string, tag: string): string {
+  return `${stem}${SHARD_MARK}${tag}-${plain.slice(stem.length + 1)}`;
+}
+
+/**
+ * Writes a balanced set: every shard under a name no existing file has (plain names for a new
+ * set, `<stem>.synbal-PID-TIME-0000k-of-0000n.safetensors` when the index or a plain name is
+ * already there: an in-place write, or a second write to one output), then the new index,
+ * renamed over the old one last. That rename is the commit point: killed before it, the old
+ * index still names the old shards, untouched; after it, the new index names only new shards.
+ * Shards that no index (nor its `.bak`) names any more are removed after the commit, and by the
+ * next write when a run was killed (`tidySafetensorsIndex`). With `backup`, the old index is
+ * kept as `.bak`, and the old shards it names stay as they were.
+ */
 export function writeSafetensorsIndex(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
   assertUnchanged(cp);
   const structure = cp.structure as SafetensorsIndexStructure;
   const patches = tensorPatches(cp, changed);
   const stem = stemOf(target);
   const folder = dirname(target);
+  // Staged (writeChecked.ts): names are chosen against the folder the files will be moved to.
+  const finalFolder = opts.finalFolder ?? folder;
+  const finalTarget = join(finalFolder, basename(target));
   const sourceFolder = dirname(cp.path);
+  const plain = structure.shards.map((s, i) => shardTargetName(stem, basename(s.file), i, structure.shards.length));
+  if (new Set(plain).size !== plain.length) throw new FileError(target, `two shards would get the same name`);
+  const taken = existsSync(finalTarget) || plain.some((n) => existsSync(join(finalFolder, n)));
+  const tag = `${process.pid}-${Date.now()}`;
   const renamed = new Map<string, string>();
-  structure.shards.forEach((s, i) => renamed.set(s.file, shardTargetName(stem, basename(s.file), i, structure.shards.length)));
-  const targets = new Set([...renamed.values()].map((n) => join(folder, n)));
-  if (targets.size !== renamed.size) throw new FileError(target, `two shards would get the same name`);
+  structure.shards.forEach((s, i) => renamed.set(s.file, taken ? markedShardName(stem, plain[i], tag) : plain[i]));
+  const former = opts.finalFolder ? [] : indexedShards(target);
+  if (!opts.finalFolder) tidySafetensorsIndex(target);
 
   const written: string[] = [];
   try {
-    // Read before any shard is replaced: an in-place write renames over the sources.
+    // Read before anything is replaced.
     const doc = readIndex(cp.path).raw;
-    for (const s of structure.shards) {
+    structure.shards.forEach((s, i) => {
       const out = join(folder, renamed.get(s.file)!);
-      const existed = existsSync(out);
-      writeSafetensorsFile(cp, join(sourceFolder, s.file), patches, out, opts);
-      if (!existed) written.push(out);
-    }
+      if (existsSync(out)) throw new FileError(target, `shard ${basename(out)} already exists`);
+      written.push(out);
+      notACommit(() => writeSafetensorsFile(cp, join(sourceFolder, s.file), patches, out));
+      testPause(`shard-${i + 1}`);
+    });
     const weightMap: Record<string, string> = {};
     for (const [k, v] of Object.entries(structure.weightMap)) weightMap[k] = renamed.get(v)!;
     const text = JSON.stringify({ ...doc, weight_map: weightMap }, null, 2) + '\n';
+    if (!opts.finalFolder) testPause('before-commit');
     writeFileSafely(target, Buffer.from(text, 'utf8'), {
       backup: opts.backup,
       verify: (tmp) => {
@@ -168,11 +196,77 @@ export function writeSafetensorsIndex(cp: Checkpoint, changed: ReadonlyMap<strin
       },
     });
   } catch (e) {
-    // Leave no half set of shards behind; shards that replaced existing files keep their .bak.
+    // Nothing was committed: the new shards go, the old set is as it was.
     for (const f of written) rmSync(f, { force: true });
     throw e;
   }
+  if (!opts.finalFolder) {
+    testPause('after-commit');
+    tidySafetensorsIndex(target, former);
+  }
   return [target, ...structure.shards.map((s) => join(folder, renamed.get(s.file)!))];
+}
+
+/** The shard files an index names (none when it is missing or unreadable). */
+function indexedShards(index: string): string[] {
+  if (!existsSync(index)) return [];
+  try {
+    return [...new Set(readIndex(index).weightMap.values())].map((f) => join(dirname(index), f));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Removes, beside the index `target`, the files no committed set names: this tool's marked
+ * shards (`<stem>.synbal-PID-TIME-…`) of a run that is gone (or of this process: the caller
+ * holds the target's lock), the `formerFiles` a commit just replaced, and shard temporaries
+ * `.<stem>….safetensors.PID.TIME.tmp` of dead processes. A file the index or its `.bak` names is
+ * kept; an index that cannot be read keeps everything. Returns the paths removed.
+ */
+export function tidySafetensorsIndex(target: string, formerFiles: readonly string[] = []): string[] {
+  let stem: string;
+  try {
+    stem = stemOf(target);
+  } catch {
+    return [];
+  }
+  const folder = dirname(target);
+  const named = new Set<string>();
+  for (const index of [target, `${target}.bak`]) {
+    if (!existsSync(index)) continue;
+    try {
+      for (const f of readIndex(index).weightMap.values()) named.add(join(folder, f));
+    } catch {
+      return [];
+    }
+  }
+  const marked = new RegExp(`^${escapeRe(stem)}${escapeRe(SHARD_MARK)}(\\d+)-\\d+-\\d+-of-\\d+\\.safetensors$`);
+  const temporary = new RegExp(`^\\.${escapeRe(stem)}[-.].*\\.safetensors\\.(\\d+)\\.\\d+\\.tmp$`);
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  const doomed = new Set<string>();
+  for (const n of names) {
+    const m = marked.exec(n);
+    if (m && (Number(m[1]) === process.pid || !processAlive(Number(m[1])))) doomed.add(join(folder, n));
+    const t = temporary.exec(n);
+    if (t && !processAlive(Number(t[1]))) doomed.add(join(folder, n));
+  }
+  // Files the replaced index named, when they carry this tool's names for the set (never
+  // someone else's files an overwritten index happened to name).
+  const ours = new RegExp(`^${escapeRe(stem)}(?:${escapeRe(SHARD_MARK)}\\d+-\\d+)?-\\d+-of-\\d+\\.safetensors$`);
+  for (const f of formerFiles) if (dirname(f) === folder && ours.test(basename(f))) doomed.add(f);
+  const removed: string[] = [];
+  for (const f of doomed) {
+    if (named.has(f) || !existsSync(f)) continue;
+    rmSync(f, { force: true });
+    removed.push(f);
+  }
+  return removed;
 }
 
 export const safetensorsIndexFormat: ModelFormat = {
@@ -188,4 +282,6 @@ export const safetensorsIndexFormat: ModelFormat = {
   open: openSafetensorsIndex,
   toNetwork: (cp, opts) => stateDictToNetwork(cp, opts),
   write: writeSafetensorsIndex,
+  filesOf: indexedShards,
+  tidy: tidySafetensorsIndex,
 };

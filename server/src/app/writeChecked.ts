@@ -46,7 +46,7 @@ export async function writeChecked(opened: OpenedNetwork, changed: ReadonlyMap<s
   mkdirSync(staging);
   try {
     const staged = join(staging, basename(target));
-    const files = format.write(checkpoint, changed, staged);
+    const files = format.write(checkpoint, changed, staged, { placedIn: dirname(target) });
     const outside = files.find((f) => relative(staging, f).startsWith('..'));
     if (outside) throw new FileError(checkpoint.path, `the ${format.id} writer wrote ${outside} outside its staging folder`);
     opts.onChecking?.(format.verifyWritten ? `running both files (${format.id})` : 'reading the written file back');

@@ -9,6 +9,12 @@ import type { Checkpoint } from './checkpoint';
 export interface WriteOptions {
   /** Replacing the input itself: keep `<file>.bak`. */
   backup?: boolean;
+  /**
+   * The folder the written files will finally be moved into, when `target` is a staged path
+   * (writeChecked's staging folder); by default the target's own folder. Writers that name
+   * companion files (ONNX external data) look there for files they must not replace.
+   */
+  placedIn?: string;
 }
 
 export interface NetworkOptions {

@@ -10,8 +10,9 @@ export interface WriteOptions {
   /** Replacing the input itself: keep `<file>.bak`. */
   backup?: boolean;
   /**
-   * Where the written files will finally go when the target is in a staging folder
-   * (writeChecked.ts): a format that names files after what is there (sharded shards) looks here.
+   * The folder the written files will finally be moved into, when `target` is a staged path
+   * (writeChecked's staging folder); by default the target's own folder. Writers that name
+   * files after what is there (sharded shards, ONNX external data they must not replace) look here.
    */
   finalFolder?: string;
 }

@@ -18,7 +18,7 @@ import { fail } from '../../errors/fileError';
 function modelConfig(path: string, f: H5File): unknown {
   const text = stringAttribute(f, 'model_config')?.[0];
   if (text === undefined) {
-    const weightsOnly = listAttribute(f, 'layer_names') !== undefined || (groupAt(f, 'layers') !== undefined && groupAt(f, 'vars') !== undefined);
+    const weightsOnly = listAttribute(f, 'layer_names') !== undefined || (groupAt(f, 'layers', path) !== undefined && groupAt(f, 'vars', path) !== undefined);
     fail(path, weightsOnly
       ? 'an HDF5 file of Keras weights without a model (no "model_config" attribute, as save_weights writes): its topology is unknown'
       : 'an HDF5 file without a Keras "model_config" attribute: not a Keras model file');
@@ -33,7 +33,7 @@ function modelConfig(path: string, f: H5File): unknown {
 /** Reads the whole checkpoint (values decoded) while the file is open. */
 function readKeras2(path: string, f: H5File): Pick<Checkpoint, 'tensors' | 'warnings' | 'structure'> {
   const model = parseModelConfig(modelConfig(path, f), path);
-  const root = groupAt(f, 'model_weights');
+  const root = groupAt(f, 'model_weights', path);
   if (!root) fail(path, 'the file has a model_config but no "model_weights" group');
   const layerNames = listAttribute(root, 'layer_names');
   if (!layerNames) fail(path, 'the "model_weights" group has no "layer_names" attribute');
@@ -42,7 +42,7 @@ function readKeras2(path: string, f: H5File): Pick<Checkpoint, 'tensors' | 'warn
   const layers: LayerDatasets[] = [];
   for (const name of layerNames) {
     const layer = byName.get(name);
-    const g = groupAt(f, `model_weights/${name}`);
+    const g = groupAt(f, `model_weights/${name}`, path);
     if (!g) fail(path, `layer ${name} is listed in layer_names but has no group under model_weights`);
     const names = listAttribute(g, 'weight_names') ?? [];
     if (!layer) {

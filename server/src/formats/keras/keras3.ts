@@ -60,15 +60,15 @@ function layerDatasets(path: string, f: H5File, model: KerasModel): { layers: La
   const warnings: string[] = [];
   const counts = new Map<string, number>();
   const layers: LayerDatasets[] = [];
-  const root = groupAt(f, 'layers') ? 'layers' : groupAt(f, '_layer_checkpoint_dependencies') ? '_layer_checkpoint_dependencies' : undefined;
+  const root = groupAt(f, 'layers', path) ? 'layers' : groupAt(f, '_layer_checkpoint_dependencies', path) ? '_layer_checkpoint_dependencies' : undefined;
   if (!root) fail(path, `${WEIGHTS} has no "layers" group`);
   for (const layer of savedLayers(model)) {
     const base = snakeCase(layer.className);
     const n = counts.get(base) ?? 0;
     counts.set(base, n + 1);
     const candidates = [`${root}/${n === 0 ? base : `${base}_${n}`}/vars`, `${root}/${layer.name}/vars`];
-    const at = candidates.find((c) => groupAt(f, c));
-    const keys = at ? numbered(groupAt(f, at)!.keys()) : [];
+    const at = candidates.find((c) => groupAt(f, c, path));
+    const keys = at ? numbered(groupAt(f, at, path)!.keys()) : [];
     if (!at && (variableRoles(layer.className, layer.config)?.length ?? 0) > 0) {
       fail(path, `layer ${layer.name} (${layer.className}) has no weights in ${WEIGHTS} (looked for ${candidates.join(' and ')})`);
     }

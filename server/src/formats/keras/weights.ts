@@ -32,7 +32,7 @@ export function readLayerWeights(file: string, h5: H5File, layers: readonly Laye
     for (const d of datasets) {
       if (seen.has(d.tensor)) throw new FileError(file, `two weights are both named ${d.tensor}`);
       seen.add(d.tensor);
-      const info = datasetInfo(h5, d.dataset);
+      const info = datasetInfo(h5, d.dataset, file);
       if (!info) throw new FileError(file, `layer ${layer.name} lists weight ${d.tensor}, but there is no dataset ${d.dataset}`);
       const elements = info.shape.reduce((a, b) => a * b, 1);
       if (!info.shape.every((n) => Number.isSafeInteger(n) && n >= 0) || elements > MAX_ELEMENTS) {
@@ -40,7 +40,7 @@ export function readLayerWeights(file: string, h5: H5File, layers: readonly Laye
       }
       const entry: TensorEntry = { name: d.tensor, dtype: info.dtype, shape: info.shape, file, offset: 0, byteLength: elements * info.itemSize, encoding: 'hdf5' };
       if (isFloatDType(info.dtype)) {
-        entry.decoded = { name: d.tensor, dtype: info.dtype, shape: info.shape, data: typedFromBytes(info.dtype, readDatasetBytes(h5, info)) };
+        entry.decoded = { name: d.tensor, dtype: info.dtype, shape: info.shape, data: typedFromBytes(info.dtype, readDatasetBytes(h5, info, file)) };
       } else {
         entry.readOnlyReason = `${info.dtype} values (quantized or not weights) are never rewritten`;
       }

@@ -60,19 +60,19 @@ function readWeightsOnly(path: string, f: H5File): Pick<Checkpoint, 'tensors' | 
   const datasets: Record<string, string> = {};
   const warnings: string[] = [];
   for (const layer of layerNames) {
-    const g = groupAt(f, layer);
+    const g = groupAt(f, layer, path);
     if (!g) fail(path, `layer ${layer} is listed in layer_names but has no group`);
     for (const w of listAttribute(g, 'weight_names') ?? []) {
       const dataset = `${layer}/${w}`;
       // The tensor is named as in a Keras model file, without the `:0` TensorFlow adds.
       const name = dataset.replace(/:\d+$/, '');
       if (datasets[name]) fail(path, `two weights are both named ${name}`);
-      const info = datasetInfo(f, dataset);
+      const info = datasetInfo(f, dataset, path);
       if (!info) fail(path, `layer ${layer} lists weight ${w}, but there is no dataset ${dataset}`);
       const elements = info.shape.reduce((a, b) => a * b, 1);
       if (!info.shape.every((n) => Number.isSafeInteger(n) && n >= 0) || elements > MAX_ELEMENTS) fail(path, `dataset ${dataset} has an impossible shape [${info.shape.join(', ')}]`);
       const entry: TensorEntry = { name, dtype: info.dtype, shape: info.shape, file: path, offset: 0, byteLength: elements * info.itemSize, encoding: 'hdf5' };
-      if (isFloatDType(info.dtype)) entry.decoded = { name, dtype: info.dtype, shape: info.shape, data: typedFromBytes(info.dtype, readDatasetBytes(f, info)) };
+      if (isFloatDType(info.dtype)) entry.decoded = { name, dtype: info.dtype, shape: info.shape, data: typedFromBytes(info.dtype, readDatasetBytes(f, info, path)) };
       else entry.readOnlyReason = `${info.dtype} values (quantized or not weights) are never rewritten`;
       tensors.push(entry);
       datasets[name] = dataset;

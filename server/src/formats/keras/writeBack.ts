@@ -44,9 +44,9 @@ export function writeDatasets(h5Path: string, writes: readonly DatasetWrite[], l
   const f = openHdf5(h5Path, 'a', label);
   try {
     for (const w of writes) {
-      const info = datasetInfo(f, w.dataset);
+      const info = datasetInfo(f, w.dataset, label);
       if (!info) throw new Error(`${label}: dataset ${w.dataset} disappeared from the copy`);
-      writeDatasetBytes(f, info, bytesOf(w.tensor));
+      writeDatasetBytes(f, info, bytesOf(w.tensor), label);
     }
   } finally {
     closeHdf5(f);
@@ -58,9 +58,9 @@ export function verifyDatasets(h5Path: string, writes: readonly DatasetWrite[], 
   const f = openHdf5(h5Path, 'r', label);
   try {
     for (const w of writes) {
-      const info = datasetInfo(f, w.dataset);
+      const info = datasetInfo(f, w.dataset, label);
       if (!info) throw new Error(`${label}: the written file has no dataset ${w.dataset}`);
-      if (!readDatasetBytes(f, info).equals(bytesOf(w.tensor))) throw new Error(`${label}: dataset ${w.dataset} did not read back as written`);
+      if (!readDatasetBytes(f, info, label).equals(bytesOf(w.tensor))) throw new Error(`${label}: dataset ${w.dataset} did not read back as written`);
     }
   } finally {
     closeHdf5(f);

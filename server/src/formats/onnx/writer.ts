@@ -2,7 +2,7 @@
 // every other byte as it was. Same-length patches go through writePatchedCopy directly; edits that
 // change a length (float16 varints, a new external-data location) are spliced into a staging copy
 // first, with every enclosing length prefix re-encoded.
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
 import { assertUnchanged, bytesOf, entryBytesEqual, type Checkpoint, type TensorEntry } from '../core/checkpoint';
@@ -59,14 +59,37 @@ function typedEdits(src: ByteSource, entry: TensorEntry, r: TensorRecord, t: Ten
   return edits;
 }
 
-/** A name for the balanced copy of an external-data file, beside the target, clashing with no source file. */
-function newDataPath(target: string, index: number, count: number, taken: Set<string>): string {
+/**
+ * A name for the balanced copy of an external-data file, beside the target: `<target>.data`
+ * (`<target>.<i>.data` for several), else `.balanced.data`, `.balanced2.data`… when that name is
+ * taken by a source file, or by a file already in `finalFolder` (where the files end up) that the
+ * model already there does not own. Another model's data file is never replaced.
+ */
+function newDataPath(target: string, finalFolder: string, index: number, count: number, taken: Set<string>, owned: ReadonlySet<string>): string {
   const stem = basename(target);
   const base = count === 1 ? `${stem}.data` : `${stem}.${index}.data`;
-  let candidate = join(dirname(target), base);
-  for (let k = 1; taken.has(resolve(candidate)); k++) candidate = join(dirname(target), base.replace(/\.data$/, k === 1 ? '.balanced.data' : `.balanced${k}.data`));
+  const named = (k: number) => (k === 0 ? base : base.replace(/\.data$/, k === 1 ? '.balanced.data' : `.balanced${k}.data`));
+  const free = (name: string) => {
+    const placed = resolve(finalFolder, name);
+    return !taken.has(resolve(dirname(target), name)) && !taken.has(placed) && (owned.has(placed) || !existsSync(placed));
+  };
+  let k = 0;
+  while (!free(named(k))) k++;
+  const candidate = join(dirname(target), named(k));
   taken.add(resolve(candidate));
+  taken.add(resolve(finalFolder, named(k)));
   return candidate;
+}
+
+/** The external-data files of the ONNX model already at `path` (none when there is none, or it does not read). */
+function dataFilesOf(path: string): Set<string> {
+  if (!existsSync(path)) return new Set();
+  try {
+    const cp = openOnnx(path);
+    return new Set(cp.tensors.filter((e) => e.file !== cp.path).map((e) => resolve(e.file)));
+  } catch {
+    return new Set();
+  }
 }
 
 export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: string, opts: WriteOptions = {}): string[] {
@@ -111,9 +134,14 @@ export function writeOnnx(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
   // Every external file gets a balanced copy beside the target, so the copy never shares (or
   // depends on the folder of) the original's data; the locations in the model are rewritten.
   const dataFiles = [...new Set(cp.tensors.filter((e) => e.file !== cp.path).map((e) => e.file))];
-  const taken = new Set<string>([...dataFiles.map((f) => resolve(f)), resolve(cp.path), resolve(target)]);
+  const finalFolder = opts.finalFolder ?? dirname(target);
+  const finalTarget = resolve(finalFolder, basename(target));
+  const taken = new Set<string>([...dataFiles.map((f) => resolve(f)), resolve(cp.path), resolve(target), finalTarget]);
+  // A data file already where the copy goes is replaced only when the model there (an earlier
+  // balanced copy being overwritten) is the one that reads it.
+  const owned = dataFiles.length ? dataFilesOf(finalTarget) : new Set<string>();
   const renamed = new Map<string, string>();
-  dataFiles.forEach((f, i) => renamed.set(f, newDataPath(target, i, dataFiles.length, taken)));
+  dataFiles.forEach((f, i) => renamed.set(f, newDataPath(target, finalFolder, i, dataFiles.length, taken, owned)));
   for (const [name, r] of s.records) {
     const entry = s.entries.get(name)!;
     const to = renamed.get(entry.file);

@@ -5,7 +5,7 @@
 // byte ranges of the shards; quantized ones (uint8/uint16 with scale and min, float16) are
 // dequantized on read and never written back.
 import { readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { float16Table } from '../../tensor/dtype';
 import { numel } from '../../tensor/tensor';
 import { assertUnchanged, readRange, stampOf, typedFromBytes, type Checkpoint, type FileStamp, type StoredDType, type TensorEntry } from '../core/checkpoint';
@@ -149,12 +149,30 @@ function modelJson(path: string): { json: Json | unknown[]; wrapped: boolean } {
   return { json: found, wrapped: true };
 }
 
+/**
+ * A manifest path as a path relative to the model's folder, refused when it could leave the
+ * folder: absolute (`/etc/x`, `C:\x`, `\\server\x`), or with a `..` segment — as written or once
+ * percent-decoded (`%2e%2e%2f`, `..%2F`), with `/` or a backslash as separators. Shards are read from
+ * here and copied beside the balanced model, so an escape would copy any file into the output.
+ */
+export function confinedShardPath(p: string): string {
+  let clean: string;
+  try {
+    clean = decodeURIComponent(p.split(/[?#]/)[0]);
+  } catch {
+    return bad(`weights path ${p} is not a valid percent-encoded path`);
+  }
+  const leaves = (q: string) => /^[\\/]/.test(q) || /^[a-z]:/i.test(q) || q.split(/[\\/]+/).includes('..') || isAbsolute(q);
+  if (clean.includes('\0')) bad(`weights path ${p} contains a NUL character`);
+  if (clean === '' || leaves(p) || leaves(clean)) bad(`weights path ${p} points outside the model's folder; refused`);
+  return clean;
+}
+
 /** Finds a manifest path's file: as written, or the JavaScript module a bundler made of it. */
 function resolveShard(dir: string, p: string): { file: string; wrapped: boolean } {
   if (typeof p !== 'string' || p === '') bad('a weights manifest path is not a string');
   if (/^[a-z]+:\/\//i.test(p)) bad(`weights path ${p} is a URL; only local files are read`);
-  const clean = decodeURIComponent(p.split(/[?#]/)[0]);
-  const base = join(dir, clean);
+  const base = join(dir, confinedShardPath(p));
   for (const cand of [base, `${base}.min.js`, `${base}.js`, `${base}.bin`]) {
     try {
       if (statSync(cand).isFile()) return { file: cand, wrapped: isJsModulePath(cand) };

@@ -5,7 +5,7 @@
 // by re-reading the changed weights' bytes. Quantized weights and weights inside JavaScript
 // modules are never written.
 import { readFileSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Tensor } from '../../tensor/tensor';
 import { assertUnchanged, bytesOf, readRange, type Checkpoint } from '../core/checkpoint';
 import { writePatchedCopy, type Patch } from '../core/patch';
@@ -45,6 +45,12 @@ export function writeTfjs(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, 
       patches.set(q.shard, list);
       at += q.length;
     }
+  }
+  // Shards were confined to the model's folder when read; a checkpoint made otherwise is refused
+  // here rather than copying a file from elsewhere into the output.
+  for (const s of info.shards) {
+    const rel = relative(dirname(cp.path), s.file);
+    if (rel === '' || isAbsolute(rel) || rel.split(sep).includes('..')) fail(cp.path, `weights shard ${s.manifestPath} lies outside the model's folder (${s.file}); refused`);
   }
   const written: string[] = [];
   const copies = info.shards.map((s) => shardCopyPath(target, s.file));

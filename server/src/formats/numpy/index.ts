@@ -20,6 +20,10 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 /** numpy itself refuses headers over 10 000 bytes by default; allow generous room. */
 const MAX_HEADER = 1 << 20;
 const MAX_RANK = 32;
+/** numpy's header literal is a flat dict with one tuple; deeper nesting is damage or hostility. */
+const MAX_LITERAL_DEPTH = 8;
+/** The arrays of one .npz that this reader inflates into memory, together. */
+export const MAX_NPZ_INFLATED_BYTES = 512 * 1024 * 1024;
 
 export interface NpyHeader {
   descr: string;
@@ -44,16 +48,21 @@ function parseLiteral(text: string, where: string): Literal {
   const skip = () => {
     while (i < text.length && /\s/.test(text[i])) i++;
   };
+  let depth = 0;
   const value = (): Literal => {
     skip();
     const c = text[i];
+    if ((c === '{' || c === '(' || c === '[') && depth >= MAX_LITERAL_DEPTH) fail(where, `the .npy header nests deeper than ${MAX_LITERAL_DEPTH} levels`);
     if (c === '{') {
       i++;
+      depth++;
       const obj: { [k: string]: Literal } = Object.create(null);
       for (;;) {
         skip();
+        if (i >= text.length) fail(where, 'the .npy header is not a valid dictionary');
         if (text[i] === '}') {
           i++;
+          depth--;
           return obj;
         }
         const k = value();
@@ -68,11 +77,13 @@ function parseLiteral(text: string, where: string): Literal {
     if (c === '(' || c === '[') {
       const close = c === '(' ? ')' : ']';
       i++;
+      depth++;
       const items: Literal[] = [];
       for (;;) {
         skip();
         if (text[i] === close) {
           i++;
+          depth--;
           return items;
         }
         items.push(value());
@@ -286,14 +297,16 @@ function writeNpy(cp: Checkpoint, changed: ReadonlyMap<string, Tensor>, target: 
 // ------------------------------------------------------------------ .npz
 
 /** The .npy bytes of an entry: its header (and, deflated, all of it) and where its data is. */
-function npzArray(path: string, e: ZipEntry): { h: NpyHeader; base: number; deflated: boolean; data?: Buffer } {
+function npzArray(path: string, e: ZipEntry, budget: { left: number }): { h: NpyHeader; base: number; deflated: boolean; data?: Buffer } {
   const where = `${path} (${e.name})`;
   if (e.method === STORED) {
     const head = readRange(path, e.dataStart, Math.min(e.size, MAX_HEADER + 12));
     return { h: parseNpyHeader(head, e.size, where), base: e.dataStart, deflated: false };
   }
-  const all = readZipEntry(path, e);
+  const all = readZipEntry(path, e, budget.left);
   const h = parseNpyHeader(all, all.length, where);
+  if (h.dataOffset + h.byteLength !== all.length) fail(where, `shape [${h.shape.join(', ')}] of ${h.descr} needs ${h.byteLength} bytes of data, but the entry inflates to ${all.length - h.dataOffset} after the header`);
+  budget.left -= all.length;
   return { h, base: e.dataStart, deflated: true, data: all.subarray(h.dataOffset, h.dataOffset + h.byteLength) };
 }
 
@@ -302,12 +315,16 @@ export function openNpz(path: string): Checkpoint {
   const { entries } = readZipFileDirectory(path);
   const tensors: TensorEntry[] = [];
   const warnings: string[] = [];
+  const budget = { left: MAX_NPZ_INFLATED_BYTES };
   for (const e of entries) {
     if (!e.name.endsWith('.npy')) {
       if (!e.name.endsWith('/')) warnings.push(`entry ${e.name} is not a .npy array and is kept as it is`);
       continue;
     }
-    const { h, base, deflated, data } = npzArray(path, e);
+    if (e.method !== STORED && e.size > budget.left) {
+      fail(path, `array ${e.name} inflates to ${e.size} bytes; with the arrays before it that is more than the ${MAX_NPZ_INFLATED_BYTES} bytes this reader inflates from one .npz`);
+    }
+    const { h, base, deflated, data } = npzArray(path, e, budget);
     tensors.push(entryFor(e.name.slice(0, -4), path, h, base, deflated, data));
   }
   if (!tensors.length) fail(path, 'the archive holds no .npy arrays: not an .npz file');

@@ -18,6 +18,20 @@ export interface UnpickleHooks {
 
 export class PickleError extends Error {}
 
+/**
+ * Integers a pickle may spell with LONG/LONG1/LONG4 (bytes) or INT/LONG (decimal digits).
+ * Checkpoints hold small ints; a megabyte-long one costs quadratic time to decode.
+ */
+export const MAX_LONG_BYTES = 1024;
+/**
+ * The work one pickle may cost: one unit per opcode, more per container it builds (their
+ * memory), one per item copied (APPENDS, SETITEMS, BUILD, allowlisted calls). A checkpoint
+ * with a hundred thousand tensors costs a few million; a pickle that is nothing but empty
+ * lists stops here at a few hundred megabytes.
+ */
+export const MAX_PICKLE_WORK = 48_000_000;
+const CONTAINER_COST = 8;
+
 /** Integers beyond ±2^53 stay exact as BigInt. */
 function normalizeInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
@@ -26,14 +40,14 @@ function normalizeInt(v: bigint): number | bigint {
 /** Little-endian two's complement, the LONG1/LONG4 encoding. */
 export function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let hex = '';
-  for (let i = b.length - 1; i >= 0; i--) hex += b[i].toString(16).padStart(2, '0');
-  let v = BigInt('0x' + hex);
+  if (b.length > MAX_LONG_BYTES) throw new PickleError(`an integer of ${b.length} bytes (more than ${MAX_LONG_BYTES}): not a value a checkpoint holds`);
+  let v = BigInt('0x' + Buffer.from(b).reverse().toString('hex'));
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return normalizeInt(v);
 }
 
 function parseIntText(text: string, what: string): number | bigint {
+  if (text.length > MAX_LONG_BYTES * 3) throw new PickleError(`an integer of ${text.length} digits (more than ${MAX_LONG_BYTES * 3}): not a value a checkpoint holds`);
   const t = text.trim().replace(/L$/, '');
   if (!/^[+-]?\d+$/.test(t)) throw new PickleError(`bad ${what} literal ${JSON.stringify(text.slice(0, 40))}`);
   return normalizeInt(BigInt(t));
@@ -77,6 +91,27 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  let work = 0;
+  const spend = (units: number): void => {
+    work += units;
+    if (work > MAX_PICKLE_WORK) throw new PickleError(`the pickle builds too much (more than ${MAX_PICKLE_WORK} units of work: values, containers and copies); it is not a checkpoint a reader should expand`);
+  };
+  /** A new container on the stack: its memory counts. */
+  const made = <T>(v: T): T => {
+    spend(CONTAINER_COST);
+    return v;
+  };
+  /** Items in the top-level arguments of an allowlisted call (what it may copy). */
+  const argSize = (args: readonly unknown[]): number => {
+    let n = args.length;
+    for (const a of args) {
+      if (Array.isArray(a)) n += a.length;
+      else if (a instanceof Map) n += a.size;
+      else if (typeof a === 'string') n += a.length >> 6;
+      else if (a instanceof PySet) n += a.items.length;
+    }
+    return n;
+  };
 
   const pop = (): unknown => {
     if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1])) throw new PickleError('stack underflow');
@@ -105,7 +140,11 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
   /** Calls an allowlisted builder, or records the call of an inert global. */
   const call = (fn: unknown, args: unknown, via: 'call' | 'new', runs: boolean): unknown => {
     if (!isTuple(args)) throw new PickleError(`call arguments must be a tuple, not ${describe(args)}`);
-    if (fn instanceof PyFunction) return fn.call(args);
+    spend(CONTAINER_COST);
+    if (fn instanceof PyFunction) {
+      spend(argSize(args));
+      return fn.call(args);
+    }
     if (fn instanceof PyGlobal) {
       if (runs) hooks.called?.(fn);
       return new PyObject(fn, args, via);
@@ -117,16 +156,20 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
 
   const setItems = (target: unknown, items: unknown[]): void => {
     if (items.length % 2) throw new PickleError('SETITEMS needs key/value pairs');
+    spend(items.length);
     const map = target instanceof PyDict ? target : target instanceof PyObject ? target.dictItems : undefined;
     if (!map) throw new PickleError(`cannot set items on ${describe(target)}`);
     for (let i = 0; i < items.length; i += 2) map.set(items[i], items[i + 1]);
   };
   const append = (target: unknown, items: unknown[]): void => {
+    spend(items.length);
     if (isList(target)) for (const x of items) target.push(x);
-    else if (target instanceof PyObject) target.listItems.push(...items);
+    else if (target instanceof PyObject) for (const x of items) target.listItems.push(x);
     else throw new PickleError(`cannot append to ${describe(target)}`);
   };
   const build = (obj: unknown, state: unknown): void => {
+    if (state instanceof Map) spend(state.size);
+    else if (isTuple(state) && state[0] instanceof Map) spend(state[0].size);
     if (obj instanceof PyObject) {
       if (obj.state instanceof PyDict && state instanceof PyDict) for (const [k, v] of state) obj.state.set(k, v);
       else obj.state = state;
@@ -145,6 +188,7 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
     for (;;) {
       const at = src.position;
       const op = src.byte();
+      spend(1);
       switch (op) {
         case 0x80: {
           const proto = src.byte();
@@ -157,6 +201,7 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
         case 0x2e: // STOP
           return pop();
         case 0x28: // MARK
+          spend(1);
           marks.push(stack.length);
           break;
         case 0x30: // POP
@@ -203,6 +248,7 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
         case 0x8b: {
           const n = src.bytes(4).readInt32LE(0);
           if (n < 0) throw new PickleError('negative LONG4 length');
+          if (n > MAX_LONG_BYTES) throw new PickleError(`an integer of ${n} bytes (more than ${MAX_LONG_BYTES}): not a value a checkpoint holds`);
           stack.push(decodeLong(lenBytes(n)));
           break;
         }
@@ -235,41 +281,41 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
           stack.push(lenBytes(u64(src.bytes(8))).toString('utf8'));
           break;
         case 0x42:
-          stack.push(Uint8Array.from(lenBytes(u32(src.bytes(4)))));
+          stack.push(new Uint8Array(lenBytes(u32(src.bytes(4)))));
           break;
         case 0x43:
-          stack.push(Uint8Array.from(lenBytes(src.byte())));
+          stack.push(new Uint8Array(lenBytes(src.byte())));
           break;
         case 0x8e:
         case 0x96: // BYTEARRAY8
-          stack.push(Uint8Array.from(lenBytes(u64(src.bytes(8)))));
+          stack.push(new Uint8Array(lenBytes(u64(src.bytes(8)))));
           break;
 
         case 0x29:
-          stack.push(tuple([]));
+          stack.push(made(tuple([])));
           break;
         case 0x74:
-          stack.push(tuple(popMark()));
+          stack.push(made(tuple(popMark())));
           break;
         case 0x85:
-          stack.push(tuple([pop()]));
+          stack.push(made(tuple([pop()])));
           break;
         case 0x86: {
           const b = pop();
-          stack.push(tuple([pop(), b]));
+          stack.push(made(tuple([pop(), b])));
           break;
         }
         case 0x87: {
           const c = pop();
           const b = pop();
-          stack.push(tuple([pop(), b, c]));
+          stack.push(made(tuple([pop(), b, c])));
           break;
         }
         case 0x5d:
-          stack.push([]);
+          stack.push(made([]));
           break;
         case 0x6c:
-          stack.push(popMark());
+          stack.push(made(popMark()));
           break;
         case 0x61: {
           const x = pop();
@@ -282,10 +328,10 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
           break;
         }
         case 0x7d:
-          stack.push(new PyDict());
+          stack.push(made(new PyDict()));
           break;
         case 0x64: {
-          const d = new PyDict();
+          const d = made(new PyDict());
           setItems(d, popMark());
           stack.push(d);
           break;
@@ -302,32 +348,37 @@ export function unpickle(src: ByteSource, hooks: UnpickleHooks): unknown {
           break;
         }
         case 0x8f:
-          stack.push(new PySet());
+          stack.push(made(new PySet()));
           break;
         case 0x90: {
           const items = popMark();
           const s = top();
           if (!(s instanceof PySet) || s.frozen) throw new PickleError(`cannot add items to ${describe(s)}`);
-          s.items.push(...items);
+          spend(items.length);
+          for (const x of items) s.items.push(x);
           break;
         }
         case 0x91: {
-          const s = new PySet(true);
-          s.items.push(...popMark());
+          const s = made(new PySet(true));
+          for (const x of popMark()) s.items.push(x);
           stack.push(s);
           break;
         }
 
         case 0x70: // PUT
+          spend(2);
           memo.set(Number(parseIntText(text(), 'PUT')), top());
           break;
         case 0x71:
+          spend(2);
           memo.set(src.byte(), top());
           break;
         case 0x72:
+          spend(2);
           memo.set(u32(src.bytes(4)), top());
           break;
         case 0x94:
+          spend(2);
           memo.set(memo.size, top());
           break;
         case 0x67:

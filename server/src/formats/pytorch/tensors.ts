@@ -18,7 +18,9 @@ export interface StorageBytes {
 }
 
 /** Largest strided view decoded into memory at open time. */
-const MAX_GATHER_BYTES = 64 * 1024 * 1024;
+export const MAX_GATHER_BYTES = 64 * 1024 * 1024;
+/** All the views one checkpoint decodes into memory at open time, together. */
+export const MAX_DECODED_BYTES = 256 * 1024 * 1024;
 /** No real tensor has this many elements; larger claims are damage or hostility. */
 const MAX_ELEMENTS = 2 ** 50;
 
@@ -44,13 +46,33 @@ function isRowMajor(shape: readonly number[], stride: readonly number[]): boolea
   return true;
 }
 
-/** Copies a strided view's elements into row-major order. */
+/** Copies a strided view's elements into row-major order (word by word for 2/4/8-byte elements). */
 function gather(source: Buffer, itemsize: number, shape: readonly number[], stride: readonly number[], numel: number): Buffer {
   const out = Buffer.alloc(numel * itemsize);
+  const words = itemsize === 2 ? 1 : itemsize === 4 ? 1 : itemsize === 8 ? 2 : 0;
+  if (words) {
+    // An aligned copy of the source, so typed views can move whole elements.
+    const aligned = new Uint8Array(source.length);
+    aligned.set(source);
+    const View = itemsize === 2 ? Uint16Array : Uint32Array;
+    const from = new View(aligned.buffer, 0, Math.floor(source.length / (itemsize === 2 ? 2 : 4)));
+    const to = new View(out.buffer, out.byteOffset, (numel * itemsize) / (itemsize === 2 ? 2 : 4));
+    walkStrided(shape, stride, numel, (i, src) => {
+      to[i * words] = from[src * words];
+      if (words === 2) to[i * 2 + 1] = from[src * 2 + 1];
+    });
+    return out;
+  }
+  walkStrided(shape, stride, numel, (i, src) => source.copy(out, i * itemsize, src * itemsize, (src + 1) * itemsize));
+  return out;
+}
+
+/** Calls `f(i, src)` for each row-major position i and its element index in the storage. */
+function walkStrided(shape: readonly number[], stride: readonly number[], numel: number, f: (i: number, src: number) => void): void {
   const index = new Array<number>(shape.length).fill(0);
   let src = 0;
   for (let i = 0; i < numel; i++) {
-    source.copy(out, i * itemsize, src * itemsize, (src + 1) * itemsize);
+    f(i, src);
     for (let d = shape.length - 1; d >= 0; d--) {
       index[d]++;
       src += stride[d];
@@ -59,7 +81,6 @@ function gather(source: Buffer, itemsize: number, shape: readonly number[], stri
       index[d] = 0;
     }
   }
-  return out;
 }
 
 export function tensorEntries(
@@ -68,6 +89,7 @@ export function tensorEntries(
   bytesOf: (ref: StorageRef, tensorName: string) => StorageBytes,
   readBytes: (offset: number, length: number) => Buffer,
 ): TensorEntry[] {
+  let decodedBytes = 0;
   return named.map(({ name, ref }) => {
     const { storage, storageOffset, shape, stride } = ref;
     const kind = storage.kind;
@@ -90,12 +112,22 @@ export function tensorEntries(
     if (lastElement * itemsize > where.byteLength) {
       throw new Error(`tensor ${name} needs ${lastElement * itemsize} bytes of storage ${where.label}, which holds ${where.byteLength}`);
     }
+    // Views whose elements overlap (a stride 0 broadcast, or strides that revisit elements)
+    // claim more elements than their storage holds; decoded, each repeat costs memory.
+    const overlapping = numel > 0 && numel * itemsize > where.byteLength - storageOffset * itemsize;
+    if (overlapping && numel * itemsize > MAX_GATHER_BYTES) {
+      throw new Error(
+        `tensor ${name} claims ${numel} elements (shape [${shape.join(', ')}], stride [${stride.join(', ')}]) from storage ${where.label}, which holds ${where.byteLength} bytes: ` +
+          `a view that repeats its storage's elements, larger than the ${MAX_GATHER_BYTES} bytes this reader expands`,
+      );
+    }
     const entry: TensorEntry = { name, dtype: kind.dtype, shape: [...shape], file, offset: where.offset + storageOffset * itemsize, byteLength: numel * itemsize };
     if (STORED_BYTES[kind.dtype] !== itemsize) entry.dtype = 'other';
     const contiguous = isRowMajor(shape, stride);
     const reasons: string[] = [];
     if (kind.quantized) reasons.push(`it is quantized (${kind.torchDtype}, ${ref.quantization ?? 'unknown quantizer'}); writing it back would need requantization`);
-    if (!contiguous) reasons.push(`it is a non-contiguous view (stride [${stride.join(', ')}]) of storage ${where.label}, not one byte range`);
+    if (overlapping) reasons.push(`it is a view that repeats elements (stride [${stride.join(', ')}]) of storage ${where.label}: its ${numel} elements are not ${numel} values of their own`);
+    else if (!contiguous) reasons.push(`it is a non-contiguous view (stride [${stride.join(', ')}]) of storage ${where.label}, not one byte range`);
     if (where.inMemory) reasons.push(`its storage ${where.label} is compressed in the zip archive`);
     if (reasons.length) entry.readOnlyReason = reasons.join('; ');
 
@@ -103,6 +135,11 @@ export function tensorEntries(
     entry.encoding = contiguous ? 'zip-deflate' : 'strided';
     const spanBytes = span * itemsize;
     if (!isFloatDType(entry.dtype) || spanBytes > MAX_GATHER_BYTES) return entry;
+    if (decodedBytes + entry.byteLength > MAX_DECODED_BYTES) {
+      entry.readOnlyReason += `; it is not decoded: the checkpoint's views and compressed tensors exceed the ${MAX_DECODED_BYTES} bytes this reader decodes`;
+      return entry;
+    }
+    decodedBytes += entry.byteLength;
     const start = storageOffset * itemsize;
     const raw = where.inMemory ? where.inMemory.subarray(start, start + spanBytes) : readBytes(entry.offset, spanBytes);
     const bytes = contiguous ? raw : gather(raw, itemsize, shape, stride, numel);

@@ -161,7 +161,7 @@ function functions(): Map<string, (args: readonly unknown[]) => unknown> {
     for (const kind of ['set', 'frozenset']) {
       f.set(`${mod}.${kind}`, (a) => {
         const s = new PySet(kind === 'frozenset');
-        if (Array.isArray(a[0])) s.items.push(...a[0]);
+        if (Array.isArray(a[0])) for (const x of a[0]) s.items.push(x);
         return s;
       });
     }

@@ -20,6 +20,11 @@ export interface WalkResult {
 }
 
 const MAX_DEPTH = 200;
+/**
+ * Steps the walk may take over the object graph (each container's items, once per container:
+ * shared structure is walked once). Far beyond any checkpoint; a bound on hostile graphs.
+ */
+export const MAX_WALK_STEPS = 20_000_000;
 
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
@@ -31,16 +36,25 @@ function keyName(k: unknown): string | undefined {
   return undefined;
 }
 
-function scalar(v: unknown): PickleScalar | PickleScalar[] | undefined {
+function plainScalar(v: unknown): PickleScalar | undefined {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
   if (typeof v === 'bigint') return v.toString();
   if (v instanceof TorchConstant) return v.qualifiedName;
-  if (Array.isArray(v) && v.length <= 16) {
-    const items = v.map(scalar);
-    if (items.every((x): x is PickleScalar => x !== undefined && !Array.isArray(x))) return items;
-  }
   return undefined;
+}
+
+/** A scalar, or a short flat list of them (never recursive: lists of lists are not attributes). */
+function scalar(v: unknown): PickleScalar | PickleScalar[] | undefined {
+  if (!Array.isArray(v)) return plainScalar(v);
+  if (v.length > 16) return undefined;
+  const items = v.map(plainScalar);
+  return items.every((x): x is PickleScalar => x !== undefined) ? items : undefined;
+}
+
+/** A path for messages: the first and last components of a deep one. */
+function shortPath(path: string): string {
+  return path.length <= 120 ? path : `${path.slice(0, 50)}…${path.slice(-50)}`;
 }
 
 function isModuleState(state: unknown): state is PyDict {
@@ -60,6 +74,58 @@ class Walker {
   private readonly seen = new Map<object, string>();
   private readonly scripts = new Map<string, ScriptClass>();
   private deepWarned = false;
+  private steps = 0;
+  /** Containers known to hold no tensor (a search that found none marks all it saw). */
+  private readonly tensorless = new WeakSet<object>();
+
+  private step(n = 1): void {
+    this.steps += n;
+    if (this.steps > MAX_WALK_STEPS) throw new Error(`the pickle's object graph is too large to walk (more than ${MAX_WALK_STEPS} steps)`);
+  }
+
+  /** Whether a tensor is reachable from `v` (within MAX_DEPTH levels). */
+  containsTensor(v: unknown): boolean {
+    if (v instanceof TensorRef) return true;
+    if (v === null || typeof v !== 'object' || this.tensorless.has(v)) return false;
+    const seen: object[] = [];
+    const found = this.search(v, 0, new Set<object>(), seen);
+    if (!found) for (const o of seen) this.tensorless.add(o);
+    return found;
+  }
+
+  private search(v: unknown, depth: number, seen: Set<object>, order: object[]): boolean {
+    if (v instanceof TensorRef) return true;
+    if (depth > MAX_DEPTH || v === null || typeof v !== 'object' || seen.has(v) || this.tensorless.has(v)) return false;
+    seen.add(v);
+    order.push(v);
+    this.step();
+    if (v instanceof PyDict) {
+      for (const x of v.values()) {
+        this.step();
+        if (this.search(x, depth + 1, seen, order)) return true;
+      }
+      return false;
+    }
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        this.step();
+        if (this.search(x, depth + 1, seen, order)) return true;
+      }
+      return false;
+    }
+    if (v instanceof PyObject) {
+      if (this.search(v.state, depth + 1, seen, order)) return true;
+      for (const x of v.dictItems.values()) {
+        this.step();
+        if (this.search(x, depth + 1, seen, order)) return true;
+      }
+      for (const x of v.listItems) {
+        this.step();
+        if (this.search(x, depth + 1, seen, order)) return true;
+      }
+    }
+    return false;
+  }
 
   constructor(
     scriptClasses: readonly ScriptClass[],
@@ -85,10 +151,11 @@ class Walker {
 
   visit(v: unknown, path: string, depth: number): void {
     if (depth > MAX_DEPTH) {
-      if (!this.deepWarned) this.warnings.push(`the pickle nests deeper than ${MAX_DEPTH} levels at ${path}; deeper tensors are not listed`);
+      if (!this.deepWarned) this.warnings.push(`the pickle nests deeper than ${MAX_DEPTH} levels at ${shortPath(path)}; deeper tensors are not listed`);
       this.deepWarned = true;
       return;
     }
+    this.step();
     if (v instanceof TensorRef) {
       this.addTensor(path, v);
       return;
@@ -96,10 +163,14 @@ class Walker {
     if (v instanceof PyDict) {
       if (!this.enter(v, path)) return;
       this.noteMetadata(v, path);
+      let warned = false;
       for (const [k, item] of v) {
         const key = keyName(k);
         if (key === undefined) {
-          if (containsTensor(item)) this.warnings.push(`tensors under a non-string dict key in ${path || 'the top-level dict'} are not listed`);
+          if (!warned && this.containsTensor(item)) {
+            this.warnings.push(`tensors under a non-string dict key in ${shortPath(path) || 'the top-level dict'} are not listed`);
+            warned = true;
+          }
           continue;
         }
         this.visit(item, join(path, key), depth + 1);
@@ -146,7 +217,7 @@ class Walker {
     const source = this.classSources.get(className) ?? this.scripts.get(className)?.source;
     if (source !== undefined) node.source = source;
     if (depth > MAX_DEPTH) {
-      this.warnings.push(`modules nest deeper than ${MAX_DEPTH} levels at ${path}; deeper ones are not listed`);
+      this.warnings.push(`modules nest deeper than ${MAX_DEPTH} levels at ${shortPath(path)}; deeper ones are not listed`);
       return node;
     }
     const state = obj.state as PyDict;
@@ -162,7 +233,7 @@ class Walker {
       if (key === undefined) continue;
       if (v instanceof TensorRef) into.push({ name: key, tensor: this.addTensor(join(path, key), v) });
       else if (v === null) into.push({ name: key, tensor: null });
-      else if (containsTensor(v)) {
+      else if (this.containsTensor(v)) {
         this.warnings.push(`${what} ${join(path, key)} is ${v instanceof PyObject ? v.cls.qualifiedName : 'not a plain tensor'}; its tensors are listed by position`);
         this.visit(v, join(path, key), depth + 1);
       }
@@ -184,7 +255,7 @@ class Walker {
       if (typeof k !== 'string' || k === '_parameters' || k === '_buffers' || k === '_modules') continue;
       const s = scalar(v);
       if (s !== undefined && !k.startsWith('_')) node.attributes[k] = s;
-      else if (containsTensor(v)) this.visit(v, join(node.path, k), depth + 1);
+      else if (this.containsTensor(v)) this.visit(v, join(node.path, k), depth + 1);
     }
   }
 
@@ -203,7 +274,7 @@ class Walker {
       } else {
         const s = scalar(v);
         if (s !== undefined && !key.startsWith('_')) node.attributes[key] = s;
-        else if (containsTensor(v)) this.visit(v, join(node.path, key), depth + 1);
+        else if (this.containsTensor(v)) this.visit(v, join(node.path, key), depth + 1);
       }
     }
   }
@@ -222,19 +293,6 @@ function constantValue(text: string): PickleScalar | PickleScalar[] {
     if (values.every((x): x is PickleScalar => !Array.isArray(x))) return values;
   }
   return t.replace(/^"(.*)"$/, '$1');
-}
-
-function containsTensor(v: unknown, depth = 0, seen = new Set<object>()): boolean {
-  if (v instanceof TensorRef) return true;
-  if (depth > MAX_DEPTH || v === null || typeof v !== 'object' || seen.has(v)) return false;
-  seen.add(v);
-  if (v instanceof PyDict) {
-    for (const x of v.values()) if (containsTensor(x, depth + 1, seen)) return true;
-    return false;
-  }
-  if (Array.isArray(v)) return v.some((x) => containsTensor(x, depth + 1, seen));
-  if (v instanceof PyObject) return containsTensor(v.state, depth + 1, seen) || containsTensor([...v.dictItems.values()], depth + 1, seen) || containsTensor(v.listItems, depth + 1, seen);
-  return false;
 }
 
 function describeRoot(root: unknown): string {

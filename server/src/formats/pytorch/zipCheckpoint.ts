@@ -19,7 +19,8 @@ export interface PickleContents {
   rootDescription: string;
 }
 
-const MAX_PICKLE_BYTES = 1024 * 1024 * 1024;
+/** data.pkl holds descriptors, not weights: real ones are kilobytes to a few megabytes. */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 const MAX_CODE_BYTES = 16 * 1024 * 1024;
 const MAX_INFLATED_STORAGE_BYTES = 256 * 1024 * 1024;
 

@@ -4,8 +4,21 @@
 
 export class LiteralError extends Error {}
 
+/** Model JSON nests a few dozen levels; a literal deeper than this is not one. */
+export const MAX_LITERAL_DEPTH = 256;
+/**
+ * The characters one search may parse, over all the literals it tries: a few passes over the
+ * script, so a script full of decoys costs about as much as a few reads of it.
+ */
+export const SEARCH_PASSES = 8;
+export const SEARCH_SLACK = 1 << 20;
+
+/** The search for a model literal gave up: it is reported, never retried. */
+class SearchBudgetError extends LiteralError {}
+
 class Parser {
   pos: number;
+  private depth = 0;
   constructor(
     private readonly s: string,
     start: number,
@@ -37,8 +50,13 @@ class Parser {
     this.ws();
     const s = this.s;
     const c = s[this.pos];
-    if (c === '{') return this.object();
-    if (c === '[') return this.array();
+    if (c === '{' || c === '[') {
+      if (this.depth >= MAX_LITERAL_DEPTH) this.fail(`a literal nested deeper than ${MAX_LITERAL_DEPTH} levels`);
+      this.depth++;
+      const v = c === '{' ? this.object() : this.array();
+      this.depth--;
+      return v;
+    }
     if (c === '"' || c === "'") return this.string();
     if (c === '!') {
       this.pos++;
@@ -182,15 +200,30 @@ export function parseLiteralAt(text: string, start: number): { value: unknown; e
  */
 export function findObjectWithKey(text: string, key: string): Record<string, unknown> | undefined {
   const re = new RegExp(`(?:["']${key}["']|\\b${key})\\s*:`, 'g');
+  const budget = SEARCH_PASSES * text.length + SEARCH_SLACK;
+  let spent = 0;
+  // A literal's parse depends only on where it starts: each brace is parsed at most once.
+  const parsed = new Map<number, { value: unknown; end: number } | undefined>();
+  const parseAt = (brace: number): { value: unknown; end: number } | undefined => {
+    if (parsed.has(brace)) return parsed.get(brace);
+    const p = new Parser(text, brace);
+    let result: { value: unknown; end: number } | undefined;
+    try {
+      result = { value: p.value(), end: p.pos };
+    } catch (e) {
+      if (!(e instanceof LiteralError) && !(e instanceof RangeError)) throw e;
+      // not a literal from here
+    }
+    spent += Math.max(p.pos - brace, 1);
+    if (spent > budget) throw new SearchBudgetError(`gave up looking for the ${key} literal after parsing ${spent} characters of a ${text.length}-character script`);
+    parsed.set(brace, result);
+    return result;
+  };
   for (let m = re.exec(text); m; m = re.exec(text)) {
     let brace = text.lastIndexOf('{', m.index);
     for (let tries = 0; brace >= 0 && tries < 64; tries++, brace = text.lastIndexOf('{', brace - 1)) {
-      try {
-        const { value, end } = parseLiteralAt(text, brace);
-        if (end > m.index && value && typeof value === 'object' && !Array.isArray(value) && key in value) return value as Record<string, unknown>;
-      } catch {
-        // not the enclosing literal: try the brace before
-      }
+      const r = parseAt(brace);
+      if (r && r.end > m.index && r.value && typeof r.value === 'object' && !Array.isArray(r.value) && key in r.value) return r.value as Record<string, unknown>;
     }
   }
   return undefined;

@@ -3,7 +3,7 @@
 // through the streaming writer).
 export { checkCrcs, rewriteCrcs } from './crc';
 export { readZipDirectory, type ZipDirectory, type ZipEntry } from './directory';
-export { readEntry } from './entries';
+export { MAX_INFLATE_RATIO, checkInflatedSize, readEntry } from './entries';
 export { readZipEntry, readZipFileDirectory, verifyZip } from './file';
 export { DEFLATED, SIG_LOCAL, STORED } from './format';
 export { readAt } from './readAt';

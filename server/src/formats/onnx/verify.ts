@@ -11,7 +11,7 @@ import { FileError } from '../../errors/fileError';
 import { VERIFY_LIMIT } from '../../engine/verify';
 import { GraphView } from './graphView';
 import { onnxStructure, openOnnx } from './reader';
-import { chooseInputShapes, metadataProps, type DeclaredInput, type InputShapeUsed } from './verifyInputs';
+import { chooseInputShapes, metadataProps, metadataPropsOfFile, type DeclaredInput, type InputShapeUsed } from './verifyInputs';
 import { discreteOutputs, halfTensors, hasExternalData, perturbedByOneStep, withExtraOutputs, type JudgedOutput } from './verifyOutputs';
 
 export interface OnnxComparison {
@@ -197,13 +197,16 @@ export async function verifyOnnx(originalPath: string, balancedPath: string, see
     notes.push(`the graph could not be read (${(e as Error).message.split('\n')[0]}): default input sizes, outputs compared as they are`);
   }
   const model = checkpoint ? onnxStructure(checkpoint).model : undefined;
-  const inMemory = model !== undefined && !hasExternalData(model);
-  const judged = view && inMemory ? discreteOutputs(view) : [];
-  if (view && !inMemory) notes.push('the model keeps its weights in external data: run from its files, discontinuous outputs compared as they are');
+  const editable = model !== undefined && !hasExternalData(model);
+  const judged = view && editable ? discreteOutputs(view) : [];
+  if (view && !editable) notes.push('the model keeps its weights in external data: run from its files, discontinuous outputs compared as they are');
   const extra = [...new Set(judged.flatMap((j) => j.via))].filter((v) => !view!.outputs.has(v));
+  const half = model && editable ? halfTensors(model) : [];
+  // The models are handed to onnxruntime as bytes only when they must be edited (extra outputs,
+  // perturbed half weights): otherwise from their files, which keeps a copy of each out of memory.
+  const inMemory = editable && (extra.length > 0 || half.length > 0);
   const bytesOf = (p: string) => withExtraOutputs(new Uint8Array(readFileSync(p)), extra);
   const originalBytes = inMemory ? bytesOf(originalPath) : undefined;
-  const half = model && inMemory ? halfTensors(model) : [];
   const a = await session(ort, originalBytes ?? originalPath, originalPath);
   const sessions = [a];
   try {
@@ -215,7 +218,7 @@ export async function verifyOnnx(originalPath: string, balancedPath: string, see
     try {
       specs = chooseInputShapes(declaredInputs(a, originalPath), {
         given: opts.inputShapes,
-        metadata: originalBytes ? metadataProps(originalBytes) : undefined,
+        metadata: originalBytes ? metadataProps(originalBytes) : metadataPropsOfFile(originalPath),
         checkpoint,
         path: originalPath,
         symbolicDim: opts.symbolicDim,

@@ -4,6 +4,7 @@
 // metadata_props (`input_shape`, `<input>.shape`…); the sizes the graph itself needs (a Gemm after
 // a Flatten fixes the image size: found by shape inference over candidate sizes); the defaults
 // below (batch 1, 224 per spatial axis of a 4-D input, sequences 64 long).
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { GraphView } from './graphView';
 import { inferShapes } from './shapes';
 import { isNumber, num, type Dim } from './dims';
@@ -47,6 +48,56 @@ export function parseShape(text: string): number[] | undefined {
   if (parts.length === 0) return undefined;
   const dims = parts.map(Number);
   return dims.every((d) => Number.isInteger(d) && d > 0) ? dims : undefined;
+}
+
+/**
+ * metadata_props of a model file, read without loading it: the top-level fields are stepped over
+ * by their lengths and only field 14's bytes are read (they may sit after hundreds of MB of weights).
+ */
+export function metadataPropsOfFile(path: string): Map<string, string> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(20);
+    const parts: Buffer[] = [];
+    for (let pos = 0; pos < size; ) {
+      const got = readSync(fd, head, 0, Math.min(head.length, size - pos), pos);
+      let at = 0;
+      const varint = (): number => {
+        let v = 0;
+        for (let mul = 1; ; mul *= 128) {
+          if (at >= got) throw new Error('truncated');
+          const b = head[at++];
+          v += (b & 0x7f) * mul;
+          if (b < 0x80) return v;
+        }
+      };
+      const key = varint();
+      const wire = key & 7;
+      let end: number;
+      if (wire === 0) {
+        varint();
+        end = pos + at;
+      } else if (wire === 1) end = pos + at + 8;
+      else if (wire === 5) end = pos + at + 4;
+      else if (wire === 2) {
+        const len = varint();
+        end = pos + at + len;
+      } else break;
+      if (end > size) break;
+      if (Math.floor(key / 8) === 14 && wire === 2) {
+        const field = Buffer.alloc(end - pos);
+        readSync(fd, field, 0, field.length, pos);
+        parts.push(field);
+      }
+      pos = end;
+    }
+    return metadataProps(Buffer.concat(parts));
+  } catch {
+    return new Map();
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** metadata_props (ModelProto field 14) of a model held in memory; other fields are stepped over. */

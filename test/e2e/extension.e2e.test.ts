@@ -218,7 +218,9 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
       }),
     );
     assert.equal(colours.length, 4);
-    assert.ok(colours.every((n) => n >= 3), `heatmap colours per run: ${colours.join(', ')}`);
+    // Every run is drawn; the three that are never rebalanced show a spread of deficits (the
+    // fourth may be caught just after a balance, its cells all one colour).
+    assert.ok(colours.every((n) => n >= 2) && colours.filter((n) => n >= 3).length >= 3, `heatmap colours per run: ${colours.join(', ')}`);
     // The demo ends by itself; the monitor follows it to the last logged step.
     await until('the demo training to finish', async () => DEMO_RUNS.every((r) => lastStep(join(ws, '.synbal-demo-train', `${r}.jsonl`)) >= 1980), 240_000);
     await until('the last step on screen', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => t.trim().startsWith('step 2000 ')), 30_000);

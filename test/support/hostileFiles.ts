@@ -46,12 +46,24 @@ export class Pickle {
     return this.raw(b);
   }
   /** torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) */
-  tensor(o: { type?: string; key: string; numel: number; offset?: number; shape: number[]; stride?: number[] }): this {
+  tensor(o: { type?: string; key: string; numel: number; offset?: number; shape: number[]; stride?: number[]; view?: [string, number, number] }): this {
     const stride = o.stride ?? o.shape.map((_, i) => o.shape.slice(i + 1).reduce((a, b) => a * b, 1));
     this.global('torch._utils', '_rebuild_tensor_v2').raw('(');
-    this.raw('(').str('storage').global('torch', o.type ?? 'FloatStorage').str(o.key).str('cpu').int(o.numel).raw('tQ');
+    this.raw('(').str('storage').global('torch', o.type ?? 'FloatStorage').str(o.key).str('cpu').int(o.numel);
+    // Legacy persistent ids end in view metadata (view_key, offset, size) or None.
+    if (o.view) this.raw('(').str(o.view[0]).int(o.view[1]).int(o.view[2]).raw('t');
+    this.raw('tQ');
     this.int(o.offset ?? 0).ints(o.shape).ints(stride).raw('\x89').global('collections', 'OrderedDict').raw(')R');
     return this.raw('tR');
+  }
+  /** A dict built from [key, writer] pairs. */
+  dict(items: [string, (p: Pickle) => void][]): this {
+    this.raw('}(');
+    for (const [k, v] of items) {
+      this.str(k);
+      v(this);
+    }
+    return this.raw('u');
   }
   done(): Buffer {
     return Buffer.concat([...this.parts, Buffer.from('.')]);

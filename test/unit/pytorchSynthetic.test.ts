@@ -15,6 +15,7 @@ import type { Tensor } from '../../server/src/tensor/tensor';
 import { hasUnzip } from '../support/checkpoints';
 import { FileError } from '../../server/src/errors/fileError';
 import { main } from '../../server/src/cli';
+import { Pickle } from '../support/hostileFiles';
 import { scratchDir } from '../support/scratch';
 
 const work = scratchDir('synbal-ptsyn-');
@@ -22,59 +23,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 let serial = 0;
 const file = (name: string): string => join(work, `${serial++}-${name}`);
 
-// ---- a pickle writer: just the opcodes torch.save emits --------------------------------------
-
-class Pickle {
-  private parts: Buffer[] = [Buffer.from([0x80, 2])];
-  raw(bytes: Buffer | string): this {
-    this.parts.push(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
-    return this;
-  }
-  global(module: string, name: string): this {
-    return this.raw(`c${module}\n${name}\n`);
-  }
-  str(s: string): this {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(b.length);
-    return this.raw('X').raw(len).raw(b);
-  }
-  int(n: number): this {
-    if (n >= 0 && n < 256) return this.raw(Buffer.from([0x4b, n]));
-    const b = Buffer.alloc(5);
-    b[0] = 0x4a;
-    b.writeInt32LE(n, 1);
-    return this.raw(b);
-  }
-  ints(ns: number[]): this {
-    this.raw('(');
-    ns.forEach((n) => this.int(n));
-    return this.raw('t');
-  }
-  /** torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) */
-  tensor(o: { type?: string; key: string; numel: number; offset?: number; shape: number[]; stride?: number[]; view?: [string, number, number] }): this {
-    const stride = o.stride ?? o.shape.map((_, i) => o.shape.slice(i + 1).reduce((a, b) => a * b, 1));
-    this.global('torch._utils', '_rebuild_tensor_v2').raw('(');
-    this.raw('(').str('storage').global('torch', o.type ?? 'FloatStorage').str(o.key).str('cpu').int(o.numel);
-    // Legacy persistent ids end in view metadata (view_key, offset, size) or None.
-    if (o.view) this.raw('(').str(o.view[0]).int(o.view[1]).int(o.view[2]).raw('t');
-    this.raw('tQ');
-    this.int(o.offset ?? 0).ints(o.shape).ints(stride).raw('\x89').global('collections', 'OrderedDict').raw(')R');
-    return this.raw('tR');
-  }
-  /** A dict built from [key, writer] pairs. */
-  dict(items: [string, (p: Pickle) => void][]): this {
-    this.raw('}(');
-    for (const [k, v] of items) {
-      this.str(k);
-      v(this);
-    }
-    return this.raw('u');
-  }
-  done(): Buffer {
-    return Buffer.concat([...this.parts, Buffer.from('.')]);
-  }
-}
+// The pickle writer (just the opcodes torch.save emits) is shared with the hostile-file builders.
 
 const f32 = (values: number[]): Buffer => Buffer.from(Float32Array.from(values).buffer);
 

@@ -4,6 +4,7 @@
 import type { Checkpoint } from '../core/checkpoint';
 import type { ModuleNode, PickleStructure } from './structure';
 import type { ModuleHint } from '../stateDict/conventions';
+import { forwardHints } from './forwardCode';
 
 export function isPickleStructure(s: unknown): s is PickleStructure {
   return !!s && typeof s === 'object' && 'container' in s && 'keys' in s;
@@ -11,6 +12,11 @@ export function isPickleStructure(s: unknown): s is PickleStructure {
 
 export function moduleHints(cp: Checkpoint): ModuleHint[] {
   if (!isPickleStructure(cp.structure) || !cp.structure.module) return [];
+  // TorchScript: the forward code, where the root carries it, says the order and activations.
+  if (cp.structure.container === 'torchscript') {
+    const fromCode = forwardHints(cp.structure.module);
+    if (fromCode) return fromCode;
+  }
   const out: ModuleHint[] = [];
   const visit = (m: ModuleNode) => {
     const attrs: Record<string, number> = {};

@@ -64,6 +64,13 @@ const FFN_PAIRS: [RegExp, string][] = [
   [/^(.*)\.lin1$/, 'lin2'],
 ];
 
+/**
+ * A hint class that says "the file does not make the activation here unambiguous" (TorchScript
+ * forward code with control flow, an unknown call, a value used twice): the activation between
+ * the layers around it stays unknown.
+ */
+export const UNKNOWN_BETWEEN = '<unknown>';
+
 const PASS_THROUGH = /\.(ReLU|LeakyReLU|PReLU|Identity|Dropout\d?d?|MaxPool\dd|AvgPool\dd|AdaptiveAvgPool\dd|AdaptiveMaxPool\dd|Flatten|Unflatten)$/;
 
 /** What the parameter-free modules between two layers say about the activation. */
@@ -74,6 +81,7 @@ function activationBetween(hints: ModuleHint[], after: string, before: string | 
   let activation = 'identity';
   let source = `module list (nothing between ${after} and ${before ?? 'the end'})`;
   for (const h of hints.slice(ia + 1, ib)) {
+    if (h.className === UNKNOWN_BETWEEN) return {};
     const cls = h.className.split('.').pop()!;
     // Anything else (Tanh, GELU, ReLU6…) is named as the activation: not homogeneous, so visible.
     if (!PASS_THROUGH.test('.' + cls)) return { activation: cls === 'ReLU6' ? 'relu6' : cls.toLowerCase(), source: `${h.path} (${cls})` };

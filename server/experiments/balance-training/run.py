@@ -567,6 +567,11 @@ def report(out, cfg, rows, curves, rnn_rows, rnn_info, wall, made, quick):
              "lowers the output error by more than 5 %% at σ ∈ {%s} and raises it by more than 5 %% at σ ∈ {%s} (ratio at σ = %g: %.2f)."
              % (max(i["max_abs_output_change"] for i in rnn_info) if rnn_info else float("nan"), ", ".join("%g" % s for s in lower) or "none",
                 ", ".join("%g" % s for s in higher) or "none", noisy[len(noisy) // 2], ratios[noisy[len(noisy) // 2]]))
+    notes = os.path.join(HERE, "notes.md")
+    if not quick and os.path.exists(notes):  # hand-written reading of the committed run
+        with open(notes) as f:
+            L.append("\n## Discussion (hand-written, `notes.md`, about the committed run)\n")
+            L.append(f.read().strip())
     L.append("\n## Figures\n")
     for f in made:
         L.append("![%s](%s)\n" % (f, f))
@@ -574,6 +579,7 @@ def report(out, cfg, rows, curves, rnn_rows, rnn_info, wall, made, quick):
         L.append("(matplotlib was not installed: no figures.)\n")
     L.append("## Files\n")
     L.append("- `run.py`: the whole experiment (one command; `--quick` is the unit test's smoke run).")
+    L.append("- `notes.md`: the hand-written discussion above (the rest of this file is generated).")
     L.append("- `runs.csv`: one row per training run (final accuracy/loss on the test set, steps to threshold, timings, balances).")
     L.append("- `curves.csv`: every %d steps per run: curve accuracy and loss, training loss, relative deficit, Σ(IN−OUT)², R." % cfg["eval_every"])
     L.append("- `rnn.csv`: output MSE per seed, σ and before/after balancing.")
@@ -581,6 +587,17 @@ def report(out, cfg, rows, curves, rnn_rows, rnn_info, wall, made, quick):
     L.append("- `--logs DIR` writes the balance log (JSONL) of seed 0 of every arm, with its balance events, for the training monitor.")
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def read_csv(path):
+    """Rows of a CSV this script wrote, numbers as numbers (ints where integral, '' kept)."""
+    def conv(k, v):
+        if v == "" or k in ("net", "opt", "arm", "balanced"):
+            return v
+        f = float(v)
+        return int(f) if k in ("seed", "step", "steps_to_threshold", "balances") else f
+    with open(path, newline="") as f:
+        return [{k: conv(k, v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def _init_worker():
@@ -594,6 +611,8 @@ def main():
     ap.add_argument("--logs", default=None)
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite README.md and the figures from runs.csv / curves.csv in --out (the RNN part, seconds, is run again)")
     a = ap.parse_args()
     cfg = dict(QUICK if a.quick else FULL)
     if a.seeds:
@@ -603,6 +622,18 @@ def main():
         os.makedirs(a.logs, exist_ok=True)
     started = time.time()
     torch.set_num_threads(1)
+    if a.report_only:
+        rows, curves = read_csv(os.path.join(a.out, "runs.csv")), read_csv(os.path.join(a.out, "curves.csv"))
+        rres = [rnn_run(j) for j in [(seed, cfg) for seed in range(cfg["rnn_seeds"])]]
+        rnn_rows = [r for rr, _ in rres for r in rr]
+        write_csv(os.path.join(a.out, "rnn.csv"), rnn_rows)
+        made = figures(a.out, cfg, curves, rnn_rows)
+        import re
+        prev = open(os.path.join(a.out, "README.md")).read() if os.path.exists(os.path.join(a.out, "README.md")) else ""
+        m = re.search(r"in (\d+) s wall time", prev)
+        report(a.out, cfg, rows, curves, rnn_rows, [i for _, i in rres], float(m.group(1)) if m else float("nan"), made, a.quick)
+        print("rewrote %s" % os.path.join(a.out, "README.md"))
+        return
     data = load_data(cfg)
     jobs = [(net, opt, arm, seed, cfg, data, a.logs) for net in ("cnn", "mlp") for opt in OPTS for arm in arms(cfg) for seed in range(cfg["seeds"])]
     rjobs = [(seed, cfg) for seed in range(cfg["rnn_seeds"])]

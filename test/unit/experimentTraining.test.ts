@@ -9,22 +9,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pythonWith } from '../support/python';
 
 const ROOT = join(__dirname, '..', '..');
 const SCRIPT = join(ROOT, 'server', 'experiments', 'balance-training', 'run.py');
 const DATA = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 function pythonWithTorch(): string | undefined {
-  for (const py of [process.env.SYNBAL_PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!py) continue;
-    try {
-      execFileSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 });
-      return py;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  return pythonWith('import torch, numpy');
 }
 
 describe('experiment:training (balance during training)', () => {

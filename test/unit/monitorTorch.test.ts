@@ -17,20 +17,12 @@ import { LogRun } from '../../client/src/monitor/runs/logRun';
 import type { MonitorFrame } from '../../server/src/contract/monitor';
 import { Recorder } from './monitorHelpers';
 import { assertLogValid } from './monitorSchema';
+import { pythonWith } from '../support/python';
 
 const ROOT = join(__dirname, '..', '..');
 
 function pythonWithTorch(): string | undefined {
-  for (const py of [process.env.SYNBAL_PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!py) continue;
-    try {
-      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
-      return py;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  return pythonWith('import torch');
 }
 
 async function lastFrame(file: string): Promise<{ frame: MonitorFrame; steps: number[]; label: string }> {

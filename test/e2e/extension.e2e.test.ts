@@ -10,8 +10,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { FrameLocator, Locator } from 'playwright-core';
 import { fetchModel } from '../support/thirdPartyModels';
 import { ROOT, VsCodeSession, missingPrerequisite } from './codeServer';
+import { DEMO_RUNS, demoLogName } from '../../server/src/contract/monitor';
 
-const DEMO_RUNS = ['sgd', 'sgd-l2', 'balanced-large-lr', 'rebalanced-large-lr'];
 
 /** The step of a balance log's last complete line, or -1. */
 function lastStep(file: string): number {
@@ -222,7 +222,7 @@ describe('the extension in VS Code (code-server)', { skip: missing }, () => {
     // fourth may be caught just after a balance, its cells all one colour).
     assert.ok(colours.every((n) => n >= 2) && colours.filter((n) => n >= 3).length >= 3, `heatmap colours per run: ${colours.join(', ')}`);
     // The demo ends by itself; the monitor follows it to the last logged step.
-    await until('the demo training to finish', async () => DEMO_RUNS.every((r) => lastStep(join(ws, '.synbal-demo-train', `${r}.jsonl`)) >= 1980), 240_000);
+    await until('the demo training to finish', async () => DEMO_RUNS.every((r) => lastStep(join(ws, '.synbal-demo-train', demoLogName(r))) >= 1980), 240_000);
     await until('the last step on screen', async () => (await m.locator('.run-status').allInnerTexts()).every((t) => t.trim().startsWith('step 2000 ')), 30_000);
     await s.runCommand('View: Hide Panel');
     await s.runCommand('Notifications: Clear All Notifications');

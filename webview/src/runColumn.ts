@@ -12,17 +12,16 @@ export interface RunColumnEvents {
   openUnit(runId: string, frame: MonitorFrame, hit: HeatmapHit): void;
 }
 
-const fmt = formatValue;
 
 export function hitRows(hit: HeatmapHit, frame: MonitorFrame): [string, string][] {
   const rows: [string, string][] = [
     ['layer', hit.name],
     ['unit', hit.firstUnit === hit.lastUnit ? String(hit.unit) : `${hit.unit} (worst of ${hit.firstUnit}–${hit.lastUnit})`],
     ['step', String(frame.step)],
-    ['relative deficit', hit.relativeDeficit !== hit.relativeDeficit ? 'dead (IN = OUT = 0)' : fmt(hit.relativeDeficit, 4)],
+    ['relative deficit', hit.relativeDeficit !== hit.relativeDeficit ? 'dead (IN = OUT = 0)' : formatValue(hit.relativeDeficit, 4)],
   ];
-  if (hit.in !== undefined) rows.push(['IN', fmt(hit.in, 5)]);
-  if (hit.out !== undefined) rows.push(['OUT', fmt(hit.out, 5)]);
+  if (hit.in !== undefined) rows.push(['IN', formatValue(hit.in, 5)]);
+  if (hit.out !== undefined) rows.push(['OUT', formatValue(hit.out, 5)]);
   return rows;
 }
 

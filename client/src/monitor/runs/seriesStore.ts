@@ -129,11 +129,6 @@ export class SeriesStore {
     return t;
   }
 
-  /** Balance events so far. */
-  get balanceCount(): number {
-    return this.balanceIndex.length;
-  }
-
   clear(): void {
     this.layers = [];
     this.units = [];

@@ -44,6 +44,8 @@ check stays on the CPU unless a GPU is named. torch runs in --python (default py
 
 /** Errors as one line: a file's problem after its path, anything else as its message. */
 function describeError(e: unknown): string {
+  // A copy the check refused: the command line's way past it (the editor's quick fixes have none).
+  if (e instanceof FileError && e.kind === 'refused' && /outputs differ|inconclusive|cannot verify the balanced/.test(e.problem)) return `${e.path}: ${e.problem} (use --force to write it anyway${/inconclusive/.test(e.problem) ? ', or --input-shape to check at other sizes' : ''})`;
   if (e instanceof FileError) return `${e.path}: ${e.problem}`;
   return e instanceof Error ? e.message : String(e);
 }

@@ -52,7 +52,7 @@ function sameFile(a: string, b: string): boolean {
 }
 
 /** Where a balanced copy of `path` goes. */
-export function outputPathOf(path: string, output: OutputSpec, extension: string): string {
+function outputPathOf(path: string, output: OutputSpec, extension: string): string {
   if (output.kind === 'in-place') return path;
   if (output.kind === 'path') return output.path;
   return defaultOutputPath(path, extension);
@@ -172,7 +172,9 @@ export class Workbench {
       verify: req.verify,
       activation: req.options.activation,
       onChecking: (message) => hooks.progress({ percent: 85, message }),
+      cancelled: () => hooks.cancelled(),
     });
+    if (result.cancelled) return { cancelled: true };
     if (inPlace || !this.keep) this.forget();
     let analysis: BalanceOutcome['analysis'];
     if (req.analyseWritten) {

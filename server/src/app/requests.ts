@@ -124,4 +124,3 @@ export interface JobHooks {
   note?(text: string): void;
 }
 
-export const NO_HOOKS: JobHooks = { cancelled: () => false, progress: () => {} };

@@ -22,6 +22,8 @@ export interface CheckedWrite {
   verification?: Verification;
   /** Why the format's own check, or any check, could not run. */
   skipped?: string;
+  /** Stopped before the commit: nothing was written. */
+  cancelled?: boolean;
 }
 
 export interface WriteCheckedOptions {
@@ -32,6 +34,8 @@ export interface WriteCheckedOptions {
   activation: string;
   /** Called before the (possibly long) check runs. */
   onChecking?: (message: string) => void;
+  /** Asked once the check is done: true leaves nothing behind and replaces nothing. */
+  cancelled?: () => boolean;
 }
 
 const STAGING_MARK = '.synbal-staging-';
@@ -75,6 +79,8 @@ async function writeStagedAndChecked(opened: OpenedNetwork, changed: ReadonlyMap
     opts.onChecking?.(format.verifyWritten ? `running both files (${format.id})` : 'reading the written file back');
     const { verification, skipped } = await checkCopy(opened, staged, opts.activation, opts.verify);
     refuseUnlessForced(checkpoint.path, verification, skipped, changed, opts.verify);
+    // Stopped while the copy was checked: it is still staged, so stopping costs nothing.
+    if (opts.cancelled?.()) return { written: [], verification, skipped, cancelled: true };
     const former = format.filesOf?.(target);
     const written = guardCommits(guard, () => moveInto(files, dirname(target), opts.backup));
     format.tidy?.(target, former);
@@ -93,7 +99,7 @@ async function checkCopy(opened: OpenedNetwork, staged: string, activation: stri
   const own = opened.format.verifyWritten;
   const unavailable = own?.unavailable();
   if (own && unavailable === undefined) return { verification: await own.run(opened.checkpoint.path, staged, { inputShapes: spec.inputShapes }) };
-  const engine = engineCheck(opened.network, readBack(opened.format, opened.checkpoint.path, staged, activation), spec.inputShapes);
+  const engine = engineCheck(opened.network, () => readBack(opened.format, opened.checkpoint.path, staged, activation));
   if (!own) return engine;
   // The format's runtime is missing here: the engine's check stands in, and the outcome says so.
   const skipped = `${unavailable}: checked with the engine's forward pass instead${engine.skipped ? ` (which could not run either: ${engine.skipped})` : ''}`;
@@ -109,9 +115,17 @@ function readBack(format: ModelFormat, originalPath: string, staged: string, act
   return networkOf({ ...cp, path: originalPath }, { defaultActivation: activation || undefined }).network;
 }
 
-function engineCheck(a: Network, b: Network, inputShapes: VerifySpec['inputShapes']): { verification?: Verification; skipped?: string } {
+// The engine's networks carry the sizes their builders fixed: --input-shape applies to ONNX only.
+function engineCheck(a: Network, copy: () => Network): { verification?: Verification; skipped?: string } {
+  let b: Network;
   try {
-    return { verification: { method: 'engine forward pass', ...compareFunctions(a, b, 1, 4, { inputShapes }) } };
+    b = copy();
+  } catch (e) {
+    // The staged copy is gone with its folder: say what failed, not where it was staged.
+    return { skipped: `the written copy could not be read back (${e instanceof FileError ? e.problem : (e as Error).message})` };
+  }
+  try {
+    return { verification: { method: 'engine forward pass', ...compareFunctions(a, b) } };
   } catch (e) {
     // An operator the engine has no forward pass for: nothing could be checked.
     return { skipped: (e as Error).message };
@@ -123,14 +137,14 @@ function refuseUnlessForced(path: string, v: Verification | undefined, skipped: 
   // The check's own limit where it set one (half precision: the original's sensitivity), else the dtype's.
   const limit = v?.limit ?? verifyLimit(changed.values());
   if (v && v.maxRelative > limit) {
-    throw new FileError(path, `the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${limit.toPrecision(3)}${v.limitBasis ? ` (${v.limitBasis})` : ''}; nothing written (use --force to write anyway)`, 'refused');
+    throw new FileError(path, `the balanced network's outputs differ by ${v.maxRelative.toExponential(2)} (relative) from the original, above ${limit.toPrecision(3)}${v.limitBasis ? ` (${v.limitBasis})` : ''}; nothing written`, 'refused');
   }
   // An inconclusive check counts as no check: where one is required, the copy is refused.
   if (v?.inconclusive && spec.requireCheck) {
-    throw new FileError(path, `the check was inconclusive (${v.inconclusive}); nothing written (give --input-shape, or use --force to write it unverified)`, 'refused');
+    throw new FileError(path, `the check was inconclusive (${v.inconclusive}); nothing written (give the input sizes it should run at)`, 'refused');
   }
   if (!v && spec.requireCheck) {
-    throw new FileError(path, `cannot verify the balanced network (${skipped ?? 'no check available'}); use --force to write it unverified`, 'refused');
+    throw new FileError(path, `cannot verify the balanced network (${skipped ?? 'no check available'}); nothing written`, 'refused');
   }
 }
 
@@ -141,14 +155,23 @@ function refuseUnlessForced(path: string, v: Verification | undefined, skipped: 
  */
 function moveInto(files: readonly string[], dir: string, backup: boolean): string[] {
   const order = [...files.slice(1), ...files.slice(0, 1)];
-  for (const f of order) {
-    const dest = join(dir, basename(f));
-    if (f === files[0]) testPause('before-commit');
-    const replacing = existsSync(dest);
-    if (backup && replacing) keepBackup(dest);
-    // A file under a fresh name is no commit yet (a new shard); the main file, or one replaced, is.
-    if (f === files[0] || replacing) beforeCommit();
-    renameSync(f, dest);
+  // Files moved under fresh names (new shards) are named by nothing until the main file lands:
+  // a commit refused on the way (the input changed meanwhile) takes them back out.
+  const fresh: string[] = [];
+  try {
+    for (const f of order) {
+      const dest = join(dir, basename(f));
+      if (f === files[0]) testPause('before-commit');
+      const replacing = existsSync(dest);
+      if (backup && replacing) keepBackup(dest);
+      // A file under a fresh name is no commit yet (a new shard); the main file, or one replaced, is.
+      if (f === files[0] || replacing) beforeCommit();
+      renameSync(f, dest);
+      if (!replacing && f !== files[0]) fresh.push(dest);
+    }
+  } catch (e) {
+    for (const d of fresh) rmSync(d, { force: true });
+    throw e;
   }
   return files.map((f) => join(dir, basename(f)));
 }

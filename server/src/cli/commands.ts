@@ -80,8 +80,8 @@ export async function balanceCommand(args: ParsedArgs, io: Io): Promise<number> 
   }
   const s = o.solve!;
   io.out(json
-    ? JSON.stringify({ file: req.path, format: o.format, regularizer: o.regularizer, device: o.device, ...balanceJson(s, o.output, o.verification, o.layerScales ?? {}), outputs: o.written }, null, 2) + '\n'
-    : renderBalanceText(s, o.output, o.verification, o.written));
+    ? JSON.stringify({ file: req.path, format: o.format, regularizer: o.regularizer, device: o.device, ...balanceJson(s, o.output, o.verification, o.layerScales ?? {}), ...(o.verificationSkipped ? { verificationSkipped: o.verificationSkipped } : {}), outputs: o.written }, null, 2) + '\n'
+    : renderBalanceText(s, o.output, o.verification, o.written, o.verificationSkipped));
   return 0;
 }
 

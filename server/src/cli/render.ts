@@ -79,12 +79,14 @@ export function analysisJson(info: FileInfo, a: Analysis): object {
   };
 }
 
-export function renderBalanceText(r: SolveFigures, output: string | undefined, verification: Verification | undefined, written: readonly string[] = []): string {
+export function renderBalanceText(r: SolveFigures, output: string | undefined, verification: Verification | undefined, written: readonly string[] = [], skipped?: string): string {
   const lines = [
     `balanced by ${r.method}: ${r.iterations} iteration${r.iterations === 1 ? '' : 's'}, ${r.converged ? 'converged' : 'NOT converged'}`,
     `R ${fmt(r.RBefore)} → ${fmt(r.RAfter)} (${fmt((100 * (r.RBefore - r.RAfter)) / r.RBefore)}% lower); max relative deficit ${fmt(r.maxRelativeDeficitBefore)} → ${fmt(r.maxRelativeDeficitAfter)}`,
   ];
   if (verification) lines.push(...renderVerification(verification));
+  // What the check could not do (no runtime, no forward pass): a forced write says it was not verified.
+  if (skipped) lines.push(verification ? `note: ${skipped}` : `not verified: ${skipped}`);
   if (output) lines.push(`wrote ${output}`);
   // Companion files (shards, external data) by name: one may have been renamed to spare another model's.
   const others = written.filter((f) => f !== output);

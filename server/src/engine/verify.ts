@@ -17,12 +17,7 @@ export interface FunctionComparison {
   inconclusive?: string;
 }
 
-export interface CompareOptions {
-  /** Accepted for symmetry with the format checks; the network's sizes are fixed when it is built. */
-  inputShapes?: Readonly<Record<string, number[]>>;
-}
-
-export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4, _opts: CompareOptions = {}): FunctionComparison {
+export function compareFunctions(a: Network, b: Network, seed = 1, samples = 4): FunctionComparison {
   const steps = a.connections.some((c) => c.delay) ? 4 : 1;
   const draw = normal(rng(seed));
   let maxAbs = 0;

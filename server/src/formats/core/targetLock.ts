@@ -56,9 +56,13 @@ export function lockTarget(target: string): () => void {
     if (fd !== undefined) {
       try {
         writeAll(fd, Buffer.from(mine));
-      } finally {
+      } catch (e) {
+        // An empty lock would hold up every later run until judged stale: leave none.
         closeSync(fd);
+        rmSync(path, { force: true });
+        throw e;
       }
+      closeSync(fd);
       let released = false;
       return () => {
         if (released) return;

@@ -174,7 +174,13 @@ export function openSafetensors(path: string): Checkpoint {
 
 /** Same header, same tensors at the same places, the new bytes in place. */
 function verifyCopy(source: Checkpoint, tmp: string, patches: readonly TensorPatch[]): void {
-  const back = openSafetensors(tmp);
+  let back: Checkpoint;
+  try {
+    back = openSafetensors(tmp);
+  } catch (e) {
+    // The temporary file is removed with the failure: name the problem, not that file.
+    throw new Error(`the written copy does not read back (${e instanceof FileError ? e.problem : (e as Error).message})`);
+  }
   if (back.tensors.length !== source.tensors.length) throw new Error(`the written copy lists ${back.tensors.length} tensors instead of ${source.tensors.length}`);
   const headerLength = (source.structure as SafetensorsStructure).dataStart;
   if (!readRange(tmp, 0, headerLength).equals(readRange(source.path, 0, headerLength))) throw new Error('the written copy has a different header');

@@ -429,7 +429,9 @@ export function hessian(problem: Problem, x: Float64Array, pass?: BlockPass[]): 
         if (needRow || needCol) jobs.push({ cost: h.storage, x: needRow ? X : null, y: needCol ? Y : null, row: rows[i], col: cols[i] });
         return { needRow, needCol };
       });
-      if (jobs.length > 0) (power !== undefined ? computeOf(problem) : inProcessBackend).products(jobs);
+      // Sums of powers: these blocks live on the CPU; a CPU backend the front end attached (its
+      // threads for large blocks) runs them, a device backend does not hold them.
+      if (jobs.length > 0) (power !== undefined || computeOf(problem).name === 'cpu' ? computeOf(problem) : inProcessBackend).products(jobs);
       hb.forEach((h, i) => {
         const { tVar, sVar, sDeg } = h.block;
         const { needRow, needCol } = need[i];
